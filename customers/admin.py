@@ -1,0 +1,245 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from customers import services
+from customers.models import (
+    Address,
+    Customer,
+    CustomerTag,
+    Note,
+    Order,
+    OrderItem,
+    OrderStatusChange,
+    Tag,
+)
+
+
+class AddressInline(admin.StackedInline):
+    model = Address
+    extra = 0
+    fields = (
+        ("kind", "is_default"),
+        ("line1", "line2"),
+        ("city", "region", "postal_code", "country"),
+        ("verification_status", "verified_at", "verified_by"),
+        "verification_notes",
+        ("latitude", "longitude"),
+    )
+    readonly_fields = ("verified_at", "verified_by")
+
+
+class NoteInline(admin.TabularInline):
+    model = Note
+    extra = 0
+    fields = ("kind", "priority", "pinned", "body", "follow_up_on", "done", "author", "created_at")
+    readonly_fields = ("author", "created_at")
+
+
+class CustomerTagInline(admin.TabularInline):
+    model = CustomerTag
+    extra = 0
+    autocomplete_fields = ("tag",)
+    fields = ("tag", "added_at", "added_by")
+    readonly_fields = ("added_at", "added_by")
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = (
+        "__str__",
+        "email",
+        "phone",
+        "customer_type",
+        "status",
+        "order_count",
+        "total_spent",
+        "last_order_at",
+        "rfm_segment",
+    )
+    list_filter = (
+        "status",
+        "customer_type",
+        "source",
+        "accepts_email",
+        "accepts_sms",
+        "rfm_segment",
+    )
+    search_fields = ("first_name", "last_name", "email", "phone", "external_id", "company")
+    show_full_result_count = False
+    list_per_page = 50
+    date_hierarchy = "created_at"
+    inlines = (AddressInline, CustomerTagInline, NoteInline)
+    readonly_fields = (
+        Customer.STATS_FIELDS + Customer.ANALYTICS_FIELDS + ("created_at", "updated_at")
+    )
+    actions = ("deactivate",)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    ("first_name", "last_name"),
+                    ("email", "phone"),
+                    ("company", "external_id"),
+                    ("date_of_birth", "gender"),
+                    ("customer_type", "source", "status"),
+                )
+            },
+        ),
+        (
+            "Consent and preferences",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    ("accepts_email", "accepts_sms", "accepts_phone", "accepts_push"),
+                    ("do_not_contact", "can_receive_offers", "can_receive_loyalty"),
+                    ("best_contact_time", "preferred_channel", "preferred_payment"),
+                    "preferred_categories",
+                    "attributes",
+                ),
+            },
+        ),
+        ("Stats (from delivered orders)", {"fields": Customer.STATS_FIELDS}),
+        ("Analytics (nightly)", {"classes": ("collapse",), "fields": Customer.ANALYTICS_FIELDS}),
+        ("Record", {"classes": ("collapse",), "fields": ("created_at", "updated_at")}),
+    )
+
+    def save_model(self, request, obj, form, change):
+        obj.email = services.normalize_email(obj.email)
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request, form, formset, change):
+        instances = formset.save(commit=False)
+        for instance in instances:
+            if isinstance(instance, CustomerTag | Note) and instance.pk is None:
+                field = "added_by" if isinstance(instance, CustomerTag) else "author"
+                setattr(instance, field, request.user)
+            instance.save()
+        for obj in formset.deleted_objects:
+            obj.delete()
+        formset.save_m2m()
+
+    @admin.action(description="Deactivate selected customers", permissions=["change"])
+    def deactivate(self, request, queryset):
+        count = 0
+        for customer in queryset:
+            services.customer_deactivate(customer=customer)
+            count += 1
+        self.message_user(request, f"{count} customer(s) set inactive.", messages.SUCCESS)
+
+
+class OrderItemInline(admin.TabularInline):
+    model = OrderItem
+    extra = 0
+    fields = ("sku", "product_name", "category", "quantity", "unit_price", "line_total")
+
+
+class OrderStatusChangeInline(admin.TabularInline):
+    model = OrderStatusChange
+    extra = 0
+    can_delete = False
+    fields = ("changed_at", "from_status", "to_status", "changed_by")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class OrderAdminForm(forms.ModelForm):
+    """Refuses a status move that order_set_status would refuse, at the status field."""
+
+    def clean(self):
+        cleaned = super().clean()
+        status = cleaned.get("status")
+        if self.instance.pk and status:
+            previous = Order.objects.values_list("status", flat=True).get(pk=self.instance.pk)
+            try:
+                Order.check_transition(previous, status)
+            except ValidationError as error:
+                self.add_error(None, error)  # the error names status
+        return cleaned
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    form = OrderAdminForm
+    list_display = ("number", "customer", "status", "placed_at", "total", "currency", "item_count")
+    list_filter = ("status", "channel", "payment_method")
+    search_fields = ("number", "customer__email", "customer__last_name", "customer__external_id")
+    list_select_related = ("customer",)
+    autocomplete_fields = ("customer",)
+    show_full_result_count = False
+    date_hierarchy = "placed_at"
+    inlines = (OrderItemInline, OrderStatusChangeInline)
+    readonly_fields = ("delivered_at", "created_at", "updated_at")
+    actions = ("mark_delivered",)
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if obj is not None and obj.status == Order.Status.DELIVERED:
+            # A delivered order is counted in the stats: change it by returning it, not by editing.
+            readonly = (*readonly, "customer", "total", "item_count", "placed_at")
+        return readonly
+
+    def save_model(self, request, obj, form, change):
+        if change and "status" in form.changed_data:
+            new_status = obj.status
+            obj.status = form.initial["status"]
+            super().save_model(request, obj, form, change)
+            services.order_set_status(order=obj, status=new_status, changed_by=request.user)
+            return
+        if obj.status == Order.Status.DELIVERED and obj.delivered_at is None:
+            obj.delivered_at = timezone.now()
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Mark selected orders delivered", permissions=["change"])
+    def mark_delivered(self, request, queryset):
+        moved, refused = 0, []
+        for order in queryset:
+            try:
+                services.order_set_status(
+                    order=order, status=Order.Status.DELIVERED, changed_by=request.user
+                )
+                moved += 1
+            except ValidationError as error:
+                refused.append(f"{order.number}: {' '.join(error.messages)}")
+        if moved:
+            self.message_user(request, f"{moved} order(s) marked delivered.", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, line, messages.ERROR)
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "color", "description")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+
+
+@admin.register(Note)
+class NoteAdmin(admin.ModelAdmin):
+    list_display = ("customer", "kind", "priority", "pinned", "follow_up_on", "done", "created_at")
+    list_filter = ("kind", "priority", "pinned", "done")
+    search_fields = ("customer__email", "customer__last_name")
+    list_select_related = ("customer",)
+    autocomplete_fields = ("customer",)
+    show_full_result_count = False
+    readonly_fields = ("author", "created_at")
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.author = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Address)
+class AddressAdmin(admin.ModelAdmin):
+    list_display = ("customer", "kind", "line1", "city", "country", "verification_status")
+    list_filter = ("verification_status", "kind", "country")
+    search_fields = ("customer__email", "customer__last_name", "line1", "city", "postal_code")
+    list_select_related = ("customer",)
+    autocomplete_fields = ("customer",)
+    show_full_result_count = False
+    readonly_fields = ("verified_by", "verified_at", "created_at")

@@ -1,0 +1,288 @@
+"""Every write to customers and orders that a user or a job can trigger.
+
+Views, admin, imports, tasks and management commands call these functions; none repeats their
+logic. Each validates before it writes and raises django.core.exceptions.ValidationError with the
+offending field named, leaving nothing half-written behind.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Case, F, FloatField, Q, Value, When
+from django.db.models.functions import Cast, Round
+from django.utils import timezone
+
+from customers.models import Customer, Order, OrderItem, OrderStatusChange
+from customers.signals import order_delivered, order_delivery_reverted
+
+CUSTOMER_EDITABLE_FIELDS = frozenset(
+    field.name
+    for field in Customer._meta.concrete_fields
+    if field.editable and not field.primary_key and field.name not in {"created_at", "updated_at"}
+)
+
+# How many customer ids go into one recompute statement (SQLite allows 32,766 parameters).
+RECOMPUTE_CHUNK = 5000
+
+
+def normalize_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def _save_validated(instance: models.Model, **save_kwargs: Any) -> None:
+    """full_clean() then save(); a unique clash that won a race gets the same friendly error."""
+    instance.full_clean()
+    try:
+        with transaction.atomic():
+            instance.save(**save_kwargs)
+    except IntegrityError:
+        instance.validate_constraints()
+        raise
+
+
+def customer_create(
+    *,
+    first_name: str,
+    last_name: str = "",
+    email: str = "",
+    phone: str = "",
+    **fields: Any,
+) -> Customer:
+    """Create a customer. Email is stored lower-case and phone in E.164."""
+    unknown = set(fields) - CUSTOMER_EDITABLE_FIELDS
+    if unknown:
+        raise TypeError(f"customer_create() got unknown fields: {', '.join(sorted(unknown))}")
+    customer = Customer(
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        email=normalize_email(email),
+        phone=phone,
+        **fields,
+    )
+    _save_validated(customer)
+    return customer
+
+
+def customer_update(*, customer: Customer, **fields: Any) -> Customer:
+    """Change the given fields of a customer and save only those (stats are never written)."""
+    unknown = set(fields) - CUSTOMER_EDITABLE_FIELDS
+    if unknown:
+        raise TypeError(f"customer_update() got unknown fields: {', '.join(sorted(unknown))}")
+    if "email" in fields:
+        fields["email"] = normalize_email(fields["email"])
+    for name, value in fields.items():
+        setattr(customer, name, value)
+    _save_validated(customer, update_fields=[*fields, "updated_at"])
+    return customer
+
+
+def customer_deactivate(*, customer: Customer) -> Customer:
+    """What "delete" means in the staff UI: the customer stays, with status inactive."""
+    customer.status = Customer.Status.INACTIVE
+    customer.save(update_fields=["status", "updated_at"])
+    return customer
+
+
+def _order_items_build(items: Sequence[Mapping[str, Any]]) -> list[OrderItem]:
+    built, errors = [], {}
+    for index, item in enumerate(items):
+        data = dict(item)
+        quantity = data.get("quantity", 1)
+        unit_price = Decimal(str(data.get("unit_price", "0")))
+        data.setdefault("line_total", unit_price * quantity)
+        line = OrderItem(**{**data, "unit_price": unit_price})
+        try:
+            line.full_clean(exclude=["order"])
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                errors[f"items[{index}].{field}"] = messages
+        built.append(line)
+    if errors:
+        raise ValidationError(errors)
+    return built
+
+
+@transaction.atomic
+def order_create(
+    *,
+    customer: Customer,
+    number: str,
+    placed_at: datetime | None = None,
+    status: str = Order.Status.PENDING,
+    items: Sequence[Mapping[str, Any]] = (),
+    total: Decimal | None = None,
+    currency: str = "",
+    payment_method: str = "",
+    channel: str = "",
+    notes: str = "",
+    delivered_at: datetime | None = None,
+) -> Order:
+    """Create an order with its items. Total and item count come from the items unless given.
+
+    An order created as delivered counts in the customer's stats at once (through the delivery
+    receiver), stamped as delivered when it was placed unless delivered_at says otherwise.
+    """
+    lines = _order_items_build(items)
+    placed_at = placed_at or timezone.now()
+    if status == Order.Status.DELIVERED:
+        delivered_at = delivered_at or placed_at
+    order = Order(
+        customer=customer,
+        number=number,
+        status=status,
+        placed_at=placed_at,
+        delivered_at=delivered_at,
+        total=sum((line.line_total for line in lines), Decimal("0")) if total is None else total,
+        item_count=sum(line.quantity for line in lines),
+        currency=currency or settings.CRM_CURRENCY,
+        payment_method=payment_method,
+        channel=channel,
+        notes=notes,
+    )
+    _save_validated(order)
+    for line in lines:
+        line.order = order
+    OrderItem.objects.bulk_create(lines)
+    return order
+
+
+def order_set_status(*, order: Order, status: str, changed_by=None) -> Order:
+    """Move an order to a new status if the move is allowed, under a row lock.
+
+    Delivered stamps delivered_at. The save triggers the delivery receiver, so stats and loyalty
+    follow in the same transaction. The given instance is updated to match.
+    """
+    if status not in Order.Status.values:
+        raise ValidationError({"status": f"“{status}” is not an order status."})
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        Order.check_transition(locked.status, status)
+        if locked.status != status:
+            previous = locked.status
+            locked.status = status
+            update_fields = ["status", "updated_at"]
+            if status == Order.Status.DELIVERED:
+                locked.delivered_at = timezone.now()
+                update_fields.append("delivered_at")
+            locked.save(update_fields=update_fields)
+            OrderStatusChange.objects.create(
+                order=locked, from_status=previous, to_status=status, changed_by=changed_by
+            )
+    for name in ("status", "delivered_at", "stats_applied", "updated_at"):
+        setattr(order, name, getattr(locked, name))
+    return locked
+
+
+def order_delivery_sync(*, order: Order) -> None:
+    """Make the customer's stats agree with the order's status after a save; idempotent.
+
+    The order's stats_applied flag is flipped by a conditional UPDATE, so of any number of saves
+    (concurrent ones included) exactly one adds the order and exactly one takes it back.
+    """
+    delivered = order.status == Order.Status.DELIVERED
+    with transaction.atomic():
+        flipped = Order.objects.filter(pk=order.pk, stats_applied=not delivered).update(
+            stats_applied=delivered
+        )
+        if not flipped:
+            return
+        order.stats_applied = delivered
+        if delivered:
+            _customer_stats_add(order)
+            order_delivered.send(sender=Order, order=order)
+        else:
+            customer_stats_recompute(customer_ids=[order.customer_id])
+            order_delivery_reverted.send(sender=Order, order=order)
+
+
+def _customer_stats_add(order: Order) -> None:
+    placed_at = Value(order.placed_at)
+    new_total = F("total_spent") + Value(order.total)
+    if connection.vendor == "sqlite":
+        # SQLite divides integers as integers; the average needs real division.
+        new_total = Cast(new_total, FloatField())
+    Customer.objects.filter(pk=order.customer_id).update(
+        order_count=F("order_count") + 1,
+        total_spent=Round(F("total_spent") + Value(order.total), 2),
+        total_items=F("total_items") + order.item_count,
+        average_order_value=Round(new_total / (F("order_count") + 1), 2),
+        first_order_at=Case(
+            When(Q(first_order_at__isnull=True) | Q(first_order_at__gt=placed_at), then=placed_at),
+            default=F("first_order_at"),
+        ),
+        last_order_at=Case(
+            When(Q(last_order_at__isnull=True) | Q(last_order_at__lt=placed_at), then=placed_at),
+            default=F("last_order_at"),
+        ),
+    )
+
+
+def customer_stats_recompute(*, customer_ids: Iterable[int] | None = None) -> int:
+    """Set the stats of the given customers (all when None) from their delivered orders.
+
+    Set-based: one UPDATE ... FROM an aggregate per chunk of ids, rewriting only the rows that
+    differ, and the orders' stats_applied flags brought in line with their status, so that later
+    saves neither count an order twice nor miss one. Bulk paths that skip save() call this.
+    Returns how many customers had drifted and were corrected.
+    """
+    if customer_ids is None:
+        with transaction.atomic():
+            return _stats_recompute_chunk(None)
+    ids = sorted(set(customer_ids))
+    drifted = 0
+    with transaction.atomic():
+        for start in range(0, len(ids), RECOMPUTE_CHUNK):
+            drifted += _stats_recompute_chunk(ids[start : start + RECOMPUTE_CHUNK])
+    return drifted
+
+
+def _stats_recompute_chunk(ids: list[int] | None) -> int:
+    if ids == []:
+        return 0
+    qn = connection.ops.quote_name
+    customer_table, order_table = qn(Customer._meta.db_table), qn(Order._meta.db_table)
+    id_filter, id_params = "", []
+    if ids is not None:
+        id_filter = f"WHERE c.id IN ({', '.join(['%s'] * len(ids))})"
+        id_params = ids
+    delivered = Order.Status.DELIVERED.value
+    stats = {
+        "order_count": "COUNT(o.id)",
+        "total_spent": "COALESCE(ROUND(SUM(o.total), 2), 0)",
+        "total_items": "COALESCE(SUM(o.item_count), 0)",
+        "average_order_value": (
+            "CASE WHEN COUNT(o.id) = 0 THEN 0 ELSE ROUND(SUM(o.total) * 1.0 / COUNT(o.id), 2) END"
+        ),
+        "first_order_at": "MIN(o.placed_at)",
+        "last_order_at": "MAX(o.placed_at)",
+    }
+    select = ", ".join(f"{expression} AS {name}" for name, expression in stats.items())
+    assignments = ", ".join(f"{name} = agg.{name}" for name in stats)
+    differs = " OR ".join(f"{customer_table}.{name} IS DISTINCT FROM agg.{name}" for name in stats)
+    sql = f"""
+        UPDATE {customer_table} SET {assignments}
+        FROM (
+            SELECT c.id AS customer_id, {select}
+            FROM {customer_table} c
+            LEFT JOIN {order_table} o ON o.customer_id = c.id AND o.status = %s
+            {id_filter}
+            GROUP BY c.id
+        ) AS agg
+        WHERE {customer_table}.id = agg.customer_id AND ({differs})
+    """
+    flags_sql = f"""
+        UPDATE {order_table}
+        SET stats_applied = CASE WHEN status = %s THEN TRUE ELSE FALSE END
+        WHERE stats_applied <> CASE WHEN status = %s THEN TRUE ELSE FALSE END
+        {id_filter.replace("c.id", "customer_id").replace("WHERE", "AND")}
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [delivered, *id_params])
+        drifted = cursor.rowcount
+        cursor.execute(flags_sql, [delivered, delivered, *id_params])
+    return drifted

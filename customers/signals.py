@@ -1,0 +1,13 @@
+"""Signals other apps listen to; customers itself imports none of them.
+
+Both are sent inside the transaction that changed the order, with ``order`` as keyword argument,
+so a receiver that writes (loyalty's points) commits or rolls back together with the stats.
+"""
+
+from django.dispatch import Signal
+
+# An order entered delivered and was added to its customer's stats (once per delivery).
+order_delivered = Signal()
+
+# A delivered order left delivered (returned, refunded, cancelled) and its stats were taken back.
+order_delivery_reverted = Signal()
