@@ -8,6 +8,8 @@ from django.db import connection
 def pytest_collection_modifyitems(config, items):
     """Tests marked postgres or redis run where that service is configured, and only there."""
     on_postgres = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    if os.environ.get("CRM_REQUIRE_SERVICES") and not (on_postgres and os.environ.get("REDIS_URL")):
+        raise pytest.UsageError("CRM_REQUIRE_SERVICES is set but DATABASE_URL/REDIS_URL are not.")
     skip_postgres = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL")
     skip_redis = pytest.mark.skip(reason="needs Redis: set REDIS_URL")
     for item in items:

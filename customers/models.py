@@ -8,7 +8,7 @@ from django.utils.text import slugify
 from phonenumber_field.modelfields import PhoneNumberField
 
 
-class ProtectedFieldsModel(models.Model):
+class CrmModel(models.Model):
     """A model whose listed columns are written only by set-based UPDATEs, never by save().
 
     Customer stats and the order's delivery flag are kept by conditional UPDATEs with F()
@@ -55,7 +55,7 @@ def money_field(**kwargs) -> models.DecimalField:
     return models.DecimalField(**kwargs)
 
 
-class Customer(ProtectedFieldsModel):
+class Customer(CrmModel):
     class Gender(models.TextChoices):
         FEMALE = "female", "Female"
         MALE = "male", "Male"
@@ -228,7 +228,9 @@ class Customer(ProtectedFieldsModel):
                 violation_error_message="A customer with this external ID already exists.",
             ),
             models.CheckConstraint(
-                condition=Q(total_spent__gte=0), name="customer_total_spent_not_negative"
+                condition=Q(total_spent__gte=0),
+                name="customer_total_spent_not_negative",
+                violation_error_message="Total spent cannot be negative.",
             ),
             models.CheckConstraint(
                 condition=Q(average_order_value__gte=0),
@@ -338,7 +340,7 @@ class Address(models.Model):
             self.country = self.country.upper()
 
 
-class Order(ProtectedFieldsModel):
+class Order(CrmModel):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         PAID = "paid", "Paid"
@@ -376,6 +378,7 @@ class Order(ProtectedFieldsModel):
     }
 
     protected_fields = ("stats_applied",)
+    constraint_error_fields = {"negative_total": "total"}
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders")
     number = models.CharField(max_length=50, unique=True)
@@ -396,7 +399,12 @@ class Order(ProtectedFieldsModel):
     class Meta:
         ordering = ["-placed_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative"),
+            models.CheckConstraint(
+                condition=Q(total__gte=0),
+                name="order_total_not_negative",
+                violation_error_code="negative_total",
+                violation_error_message="The total cannot be negative.",
+            ),
         ]
         indexes = [
             models.Index(
@@ -424,12 +432,18 @@ class Order(ProtectedFieldsModel):
             )
 
 
-class OrderItem(models.Model):
+class OrderItem(CrmModel):
+    constraint_error_fields = {
+        "negative_unit_price": "unit_price",
+        "negative_line_total": "line_total",
+        "quantity_below_one": "quantity",
+    }
+
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
     sku = models.CharField("SKU", max_length=64, blank=True)
     product_name = models.CharField(max_length=200)
     category = models.CharField(max_length=100, blank=True, db_index=True)
-    quantity = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+    quantity = models.PositiveIntegerField(default=1)
     unit_price = money_field(max_digits=12)
     line_total = money_field(max_digits=12)
 
@@ -437,13 +451,22 @@ class OrderItem(models.Model):
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(unit_price__gte=0), name="order_item_unit_price_not_negative"
+                condition=Q(unit_price__gte=0),
+                name="order_item_unit_price_not_negative",
+                violation_error_code="negative_unit_price",
+                violation_error_message="The unit price cannot be negative.",
             ),
             models.CheckConstraint(
-                condition=Q(line_total__gte=0), name="order_item_line_total_not_negative"
+                condition=Q(line_total__gte=0),
+                name="order_item_line_total_not_negative",
+                violation_error_code="negative_line_total",
+                violation_error_message="The line total cannot be negative.",
             ),
             models.CheckConstraint(
-                condition=Q(quantity__gte=1), name="order_item_quantity_positive"
+                condition=Q(quantity__gte=1),
+                name="order_item_quantity_positive",
+                violation_error_code="quantity_below_one",
+                violation_error_message="The quantity must be at least 1.",
             ),
         ]
 
@@ -513,7 +536,7 @@ class Note(models.Model):
         return self.body[:60]
 
 
-class Tag(ProtectedFieldsModel):
+class Tag(CrmModel):
     constraint_error_fields = {"duplicate_tag": "name"}
 
     name = models.CharField(max_length=50)

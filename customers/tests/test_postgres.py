@@ -1,0 +1,102 @@
+"""What only PostgreSQL does: row locks under real concurrency, and trigram search indexes."""
+
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+from django.db import connection, connections, transaction
+
+from customers import services
+from customers.models import Customer, Order
+from customers.tests.factories import CustomerFactory, OrderFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def run_concurrently(*jobs, hold_seconds=0.3):
+    """Run each job in its own thread (so its own connection) inside a transaction that stays
+    open a moment after the job's writes, so the others really meet its row locks."""
+    start = threading.Barrier(len(jobs))
+    errors = []
+
+    def worker(job):
+        try:
+            start.wait()
+            with transaction.atomic():
+                job()
+                time.sleep(hold_seconds)
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return errors
+
+
+def test_two_concurrent_plain_saves_of_one_delivery_count_once():
+    customer = CustomerFactory()
+    order = OrderFactory(customer=customer, total=Decimal("80.00"))
+
+    def deliver():
+        mine = Order.objects.get(pk=order.pk)  # each connection loads its own, undelivered copy
+        mine.status = Order.Status.DELIVERED
+        mine.save()
+
+    errors = run_concurrently(deliver, deliver)
+
+    assert errors == []
+    customer.refresh_from_db()
+    assert customer.order_count == 1
+    assert customer.total_spent == Decimal("80.00")
+
+
+def test_two_concurrent_service_deliveries_of_one_order_count_once():
+    customer = CustomerFactory()
+    order = OrderFactory(customer=customer, total=Decimal("80.00"))
+
+    def deliver():
+        services.order_set_status(order=Order.objects.get(pk=order.pk), status="delivered")
+
+    run_concurrently(deliver, deliver)
+
+    customer.refresh_from_db()
+    assert customer.order_count == 1
+    assert Order.objects.get(pk=order.pk).status_changes.count() == 1
+
+
+def test_two_orders_of_one_customer_delivered_at_once_both_count():
+    customer = CustomerFactory()
+    first = OrderFactory(customer=customer, total=Decimal("10.00"), item_count=1)
+    second = OrderFactory(customer=customer, total=Decimal("32.00"), item_count=2)
+
+    errors = run_concurrently(
+        lambda: services.order_set_status(order=first, status="delivered"),
+        lambda: services.order_set_status(order=second, status="delivered"),
+    )
+
+    assert errors == []
+    customer.refresh_from_db()
+    assert customer.order_count == 2
+    assert customer.total_spent == Decimal("42.00")
+    assert customer.total_items == 3
+    assert customer.average_order_value == Decimal("21.00")
+    assert services.customer_stats_recompute(customer_ids=[customer.pk]) == 0
+
+
+@pytest.mark.parametrize("column", ["first_name", "last_name", "email", "phone", "external_id"])
+def test_customer_search_uses_the_trigram_index(column):
+    CustomerFactory.create_batch(3)
+    queryset = Customer.objects.filter(**{f"{column}__icontains": "555"})
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        plan = queryset.explain()
+        cursor.execute("RESET enable_seqscan")
+
+    assert f"customer_{column}_trgm_idx" in plan

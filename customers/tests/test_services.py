@@ -1,0 +1,239 @@
+"""Services validate before they write: bad input names the field and leaves nothing behind."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from customers import services
+from customers.models import Customer, Order, OrderItem
+from customers.tests.factories import CustomerFactory, OrderFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_customer_create_normalises_email_and_phone():
+    customer = services.customer_create(
+        first_name=" Ada ", last_name="Lovelace", email=" Ada@Example.COM ", phone="(415) 555-0134"
+    )
+
+    customer.refresh_from_db()
+    assert customer.first_name == "Ada"
+    assert customer.email == "ada@example.com"
+    assert str(customer.phone) == "+14155550134"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field_in_error"),
+    [
+        ({"email": "not-an-email"}, "email"),
+        ({"phone": "12"}, "phone"),
+        ({"phone": "call me maybe"}, "phone"),
+        ({"first_name": ""}, "first_name"),
+        ({"customer_type": "emperor"}, "customer_type"),
+    ],
+)
+def test_customer_create_rejects_bad_input_naming_the_field(fields, field_in_error):
+    data = {"first_name": "Ada", **fields}
+
+    with pytest.raises(ValidationError) as raised:
+        services.customer_create(**data)
+
+    assert field_in_error in raised.value.message_dict
+    assert not Customer.objects.exists()
+
+
+@pytest.mark.parametrize("email", ["grace@example.com", "GRACE@example.com", "Grace@Example.Com"])
+def test_duplicate_email_in_any_case_is_refused_at_the_field(email):
+    services.customer_create(first_name="Grace", email="grace@example.com")
+
+    with pytest.raises(ValidationError) as raised:
+        services.customer_create(first_name="Imposter", email=email)
+
+    assert raised.value.message_dict == {"email": ["A customer with this email already exists."]}
+    assert Customer.objects.count() == 1
+
+
+def test_duplicate_email_refused_by_the_database_too():
+    """The index holds even for a write that skips validation (a bulk path, a race)."""
+    from django.db import IntegrityError, transaction
+
+    CustomerFactory(email="dup@example.com")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Customer.objects.create(first_name="X", email="DUP@example.com")
+
+
+def test_blank_emails_do_not_clash():
+    services.customer_create(first_name="A")
+    services.customer_create(first_name="B")
+
+    assert Customer.objects.filter(email="").count() == 2
+
+
+def test_duplicate_external_id_is_refused_at_the_field():
+    services.customer_create(first_name="A", external_id="POS-1")
+
+    with pytest.raises(ValidationError) as raised:
+        services.customer_create(first_name="B", external_id="POS-1")
+
+    assert "external_id" in raised.value.message_dict
+    assert Customer.objects.count() == 1
+
+
+def test_customer_update_checks_and_saves_only_given_fields():
+    customer = services.customer_create(first_name="Ada", email="ada@example.com")
+    other = services.customer_create(first_name="Bob", email="bob@example.com")
+
+    with pytest.raises(ValidationError) as raised:
+        services.customer_update(customer=other, email="ADA@example.com")
+    assert "email" in raised.value.message_dict
+    assert Customer.objects.get(pk=other.pk).email == "bob@example.com"
+
+    services.customer_update(customer=customer, company="Analytical Engines")
+    assert Customer.objects.get(pk=customer.pk).company == "Analytical Engines"
+
+
+def test_customer_update_rejects_stats_fields():
+    customer = CustomerFactory()
+
+    with pytest.raises(TypeError):
+        services.customer_update(customer=customer, total_spent=Decimal("1"))
+
+
+def test_customer_deactivate_keeps_the_row():
+    customer = CustomerFactory()
+
+    services.customer_deactivate(customer=customer)
+
+    assert Customer.objects.get(pk=customer.pk).status == Customer.Status.INACTIVE
+
+
+def test_order_create_computes_totals_from_items():
+    customer = CustomerFactory()
+
+    order = services.order_create(
+        customer=customer,
+        number="A-1",
+        items=[
+            {"sku": "TEE", "product_name": "T-shirt", "quantity": 2, "unit_price": "19.99"},
+            {"sku": "MUG", "product_name": "Mug", "unit_price": Decimal("5.00")},
+        ],
+    )
+
+    assert order.total == Decimal("44.98")
+    assert order.item_count == 3
+    assert OrderItem.objects.filter(order=order).count() == 2
+    assert order.currency == "USD"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field_in_error"),
+    [
+        ({"total": Decimal("-1.00")}, "total"),
+        ({"items": [{"product_name": "Mug", "unit_price": "-2"}]}, "items[0].unit_price"),
+        ({"items": [{"product_name": "", "unit_price": "2"}]}, "items[0].product_name"),
+        (
+            {"items": [{"product_name": "Mug", "unit_price": "2", "quantity": 0}]},
+            "items[0].quantity",
+        ),
+    ],
+)
+def test_order_create_rejects_bad_input_and_writes_nothing(kwargs, field_in_error):
+    customer = CustomerFactory()
+
+    with pytest.raises(ValidationError) as raised:
+        services.order_create(customer=customer, number="BAD-1", **kwargs)
+
+    assert field_in_error in raised.value.message_dict
+    assert not Order.objects.exists()
+    assert not OrderItem.objects.exists()
+
+
+def test_duplicate_order_number_is_refused():
+    OrderFactory(number="N-1")
+
+    with pytest.raises(ValidationError) as raised:
+        services.order_create(customer=CustomerFactory(), number="N-1")
+
+    assert "number" in raised.value.message_dict
+
+
+def test_negative_total_is_refused_by_the_database():
+    from django.db import IntegrityError, transaction
+
+    order = OrderFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Order.objects.filter(pk=order.pk).update(total=Decimal("-5"))
+
+
+@pytest.mark.parametrize(
+    ("start", "target"),
+    [
+        ("cancelled", "delivered"),
+        ("refunded", "paid"),
+        ("delivered", "pending"),
+        ("pending", "returned"),
+    ],
+)
+def test_forbidden_transition_is_refused_at_status(start, target):
+    order = OrderFactory(status=start)
+
+    with pytest.raises(ValidationError) as raised:
+        services.order_set_status(order=order, status=target)
+
+    assert "status" in raised.value.message_dict
+    assert Order.objects.get(pk=order.pk).status == start
+    assert not order.status_changes.exists()
+
+
+def test_unknown_status_is_refused():
+    order = OrderFactory()
+
+    with pytest.raises(ValidationError) as raised:
+        services.order_set_status(order=order, status="teleported")
+
+    assert "status" in raised.value.message_dict
+
+
+def test_recompute_fixes_drift_and_reports_it():
+    customer = CustomerFactory()
+    for total in ("10.00", "20.00", "30.01"):
+        OrderFactory(customer=customer, status="delivered", total=Decimal(total))
+    untouched = CustomerFactory()
+    Customer.objects.filter(pk=customer.pk).update(order_count=99, total_spent=Decimal("1.00"))
+
+    drifted = services.customer_stats_recompute()
+
+    assert drifted == 1
+    customer.refresh_from_db()
+    assert customer.order_count == 3
+    assert customer.total_spent == Decimal("60.01")
+    assert customer.average_order_value == Decimal("20.00")
+    assert Customer.objects.get(pk=untouched.pk).order_count == 0
+    assert services.customer_stats_recompute() == 0
+
+
+def test_recompute_after_bulk_insert_sets_flags_so_later_saves_do_not_double_count():
+    customer = CustomerFactory()
+    placed = OrderFactory.build(customer=customer).placed_at
+    Order.objects.bulk_create(
+        [
+            Order(
+                customer=customer,
+                number=f"B-{n}",
+                status="delivered",
+                total=Decimal("5"),
+                placed_at=placed,
+            )
+            for n in range(4)
+        ]
+    )
+    assert Customer.objects.get(pk=customer.pk).order_count == 0  # bulk skipped the receiver
+
+    services.customer_stats_recompute(customer_ids=[customer.pk])
+    Order.objects.get(number="B-0").save()
+    services.order_set_status(order=Order.objects.get(number="B-1"), status="returned")
+
+    customer.refresh_from_db()
+    assert customer.order_count == 3
+    assert customer.total_spent == Decimal("15.00")
