@@ -312,7 +312,7 @@ class TestRandomSequencesMatchRecompute(HypothesisTestCase):
                 order.save()
 
         incremental = stats_of(customer)
-        delivered = [o for o in Order.objects.filter(customer=customer, status="delivered")]
+        delivered = list(Order.objects.filter(customer=customer, status="delivered"))
         assert incremental["order_count"] == len(delivered)
         assert incremental["total_spent"] == sum((o.total for o in delivered), Decimal("0"))
         assert services.customer_stats_recompute(customer_ids=[customer.pk]) == 0

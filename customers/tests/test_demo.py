@@ -1,0 +1,53 @@
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Count, Sum
+
+from customers import services
+from customers.models import Address, Customer, Note, Order, OrderItem, Tag
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_is_idempotent_and_its_stats_are_consistent(capsys):
+    call_command("seed_demo", customers=120, orders=700)
+    counts = (Customer.objects.count(), Order.objects.count(), OrderItem.objects.count())
+
+    call_command("seed_demo", customers=120, orders=700)
+
+    assert (Customer.objects.count(), Order.objects.count(), OrderItem.objects.count()) == counts
+    assert "already loaded" in capsys.readouterr().out
+    assert counts[:2] == (120, 700)
+    # Stats equal the delivered orders, counted here independently of the recompute.
+    delivered = {
+        row["customer"]: row
+        for row in Order.objects.filter(status="delivered")
+        .values("customer")
+        .annotate(n=Count("id"), spent=Sum("total"))
+    }
+    for customer in Customer.objects.all():
+        row = delivered.get(customer.pk, {"n": 0, "spent": Decimal("0")})
+        assert (customer.order_count, customer.total_spent) == (row["n"], row["spent"])
+    assert services.customer_stats_recompute() == 0
+    # Every order's stats flag matches its status, so later saves neither add nor miss one.
+    assert not Order.objects.filter(status="delivered", stats_applied=False).exists()
+    assert not Order.objects.exclude(status="delivered").filter(stats_applied=True).exists()
+
+
+def test_seed_demo_looks_like_a_shop():
+    call_command("seed_demo", customers=300, orders=2000)
+
+    statuses = set(Order.objects.values_list("status", flat=True))
+    assert statuses == set(Order.Status.values)
+    order_counts = list(Customer.objects.values_list("order_count", flat=True))
+    one_time = sum(1 for count in order_counts if count == 1)
+    assert one_time > len(order_counts) * 0.2  # many one-time buyers
+    assert max(order_counts) >= 15  # and a few heavy ones
+    assert Customer.objects.exclude(phone="").filter(phone__startswith="+").count() > 200
+    phones = [str(phone) for phone in Customer.objects.values_list("phone", flat=True) if phone]
+    assert len({phone[:3] for phone in phones}) > 2  # several countries
+    assert Address.objects.filter(verification_status="pending").exists()
+    assert Note.objects.exists()
+    assert Tag.objects.annotate(n=Count("customer_tags")).filter(n__gt=0).count() >= 5
+    assert OrderItem.objects.values("category").distinct().count() >= 5
