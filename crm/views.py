@@ -8,7 +8,8 @@ from django.views.decorators.cache import never_cache
 
 
 @login_required
-def home(request):
+def dashboard(request):
+    # Replaced by the dashboard (KPI cards and charts) in templates/crm/dashboard.html.
     return render(request, "home.html")
 
 

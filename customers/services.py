@@ -6,7 +6,7 @@ offending field named, leaving nothing half-written behind.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +17,16 @@ from django.db.models import Case, F, FloatField, Q, Value, When
 from django.db.models.functions import Cast, Round
 from django.utils import timezone
 
-from customers.models import Customer, Order, OrderItem, OrderStatusChange
+from customers.models import (
+    Address,
+    Customer,
+    CustomerTag,
+    Note,
+    Order,
+    OrderItem,
+    OrderStatusChange,
+    Tag,
+)
 from customers.signals import order_delivered, order_delivery_reverted
 
 CUSTOMER_EDITABLE_FIELDS = frozenset(
@@ -286,3 +295,117 @@ def _stats_recompute_chunk(ids: list[int] | None) -> int:
         drifted = cursor.rowcount
         cursor.execute(flags_sql, [delivered, delivered, *id_params])
     return drifted
+
+
+def customer_tag_add(*, customer: Customer, name: str, added_by=None, create: bool = False) -> Tag:
+    """Tag a customer by tag name (any letter case). A new tag is made only when create is True."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Enter a tag name."})
+    tag = Tag.objects.filter(name__iexact=name).first()
+    if tag is None:
+        if not create:
+            raise ValidationError({"name": f"There is no tag named “{name}”."})
+        tag = Tag(name=name)
+        _save_validated(tag)
+    CustomerTag.objects.get_or_create(customer=customer, tag=tag, defaults={"added_by": added_by})
+    return tag
+
+
+def customer_tag_remove(*, customer: Customer, tag: Tag) -> None:
+    CustomerTag.objects.filter(customer=customer, tag=tag).delete()
+
+
+def note_create(
+    *,
+    customer: Customer,
+    body: str,
+    author=None,
+    kind: str = Note.Kind.INTERNAL,
+    priority: str = Note.Priority.NORMAL,
+    pinned: bool = False,
+    follow_up_on: date | None = None,
+) -> Note:
+    note = Note(
+        customer=customer,
+        body=body.strip(),
+        author=author,
+        kind=kind,
+        priority=priority,
+        pinned=pinned,
+        follow_up_on=follow_up_on,
+    )
+    _save_validated(note)
+    return note
+
+
+def note_set_pinned(*, note: Note, pinned: bool) -> Note:
+    note.pinned = pinned
+    note.save(update_fields=["pinned"])
+    return note
+
+
+def note_complete(*, note: Note) -> Note:
+    """Mark a note's follow-up done; it leaves the follow-ups-due list."""
+    note.done = True
+    note.save(update_fields=["done"])
+    return note
+
+
+def _address_set_verification(
+    *, address: Address, status: str, verified_by, notes: str = "", **coordinates: Any
+) -> Address:
+    address.verification_status = status
+    address.verified_by = verified_by
+    address.verified_at = timezone.now()
+    address.verification_notes = notes.strip()
+    fields = ["verification_status", "verified_by", "verified_at", "verification_notes"]
+    for name, value in coordinates.items():
+        if value is not None:
+            setattr(address, name, value)
+            fields.append(name)
+    address.full_clean(exclude=["customer"])
+    address.save(update_fields=fields)
+    return address
+
+
+def address_verify(
+    *,
+    address: Address,
+    verified_by,
+    notes: str = "",
+    latitude: Decimal | None = None,
+    longitude: Decimal | None = None,
+) -> Address:
+    """Mark an address verified by a staff member, with optional notes and coordinates."""
+    return _address_set_verification(
+        address=address,
+        status=Address.VerificationStatus.VERIFIED,
+        verified_by=verified_by,
+        notes=notes,
+        latitude=latitude,
+        longitude=longitude,
+    )
+
+
+def address_reject(*, address: Address, verified_by, notes: str) -> Address:
+    """Mark an address rejected; the notes say why and are required."""
+    if not notes.strip():
+        raise ValidationError({"verification_notes": "Say why the address is rejected."})
+    return _address_set_verification(
+        address=address,
+        status=Address.VerificationStatus.REJECTED,
+        verified_by=verified_by,
+        notes=notes,
+    )
+
+
+def addresses_verify(*, address_ids: Iterable[int], verified_by) -> int:
+    """Verify several pending addresses at once (one UPDATE); returns how many were verified."""
+    return Address.objects.filter(
+        pk__in=list(address_ids), verification_status=Address.VerificationStatus.PENDING
+    ).update(
+        verification_status=Address.VerificationStatus.VERIFIED,
+        verified_by=verified_by,
+        verified_at=timezone.now(),
+    )

@@ -1,0 +1,157 @@
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Column, Field, Fieldset, Layout, Row, Submit
+from django import forms
+
+from customers.models import Address, Customer, Note
+from customers.services import normalize_email
+
+
+class CustomerForm(forms.ModelForm):
+    """Create and edit a customer. Stats and analytics are not editable; saving goes through
+    customer_create / customer_update."""
+
+    preferred_categories = forms.CharField(
+        required=False,
+        help_text="Comma-separated, such as Shoes, Beauty.",
+    )
+
+    class Meta:
+        model = Customer
+        fields = [
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "company",
+            "date_of_birth",
+            "gender",
+            "customer_type",
+            "source",
+            "status",
+            "external_id",
+            "accepts_email",
+            "accepts_sms",
+            "accepts_phone",
+            "accepts_push",
+            "do_not_contact",
+            "can_receive_offers",
+            "can_receive_loyalty",
+            "best_contact_time",
+            "preferred_channel",
+            "preferred_payment",
+            "preferred_categories",
+            "attributes",
+        ]
+        widgets = {
+            "date_of_birth": forms.DateInput(attrs={"type": "date"}),
+            "attributes": forms.Textarea(attrs={"rows": 3}),
+        }
+        help_texts = {"phone": "With country code (+44 …) or in the shop's own country format."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and isinstance(self.instance.preferred_categories, list):
+            self.initial["preferred_categories"] = ", ".join(self.instance.preferred_categories)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.layout = Layout(
+            Fieldset(
+                "Contact",
+                Row(Column("first_name"), Column("last_name")),
+                Row(Column("email"), Column("phone")),
+                Row(Column("company"), Column("external_id")),
+                Row(Column("date_of_birth"), Column("gender")),
+            ),
+            Fieldset(
+                "Relationship",
+                Row(Column("customer_type"), Column("source"), Column("status")),
+            ),
+            Fieldset(
+                "Consent",
+                Row(
+                    Column("accepts_email"),
+                    Column("accepts_sms"),
+                    Column("accepts_phone"),
+                    Column("accepts_push"),
+                ),
+                Row(
+                    Column("do_not_contact"),
+                    Column("can_receive_offers"),
+                    Column("can_receive_loyalty"),
+                ),
+            ),
+            Fieldset(
+                "Preferences",
+                Row(
+                    Column("best_contact_time"),
+                    Column("preferred_channel"),
+                    Column("preferred_payment"),
+                ),
+                Field("preferred_categories"),
+                Field("attributes"),
+            ),
+        )
+
+    def clean_email(self):
+        return normalize_email(self.cleaned_data.get("email", ""))
+
+    def clean_preferred_categories(self):
+        raw = self.cleaned_data.get("preferred_categories") or ""
+        return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+class NoteForm(forms.ModelForm):
+    class Meta:
+        model = Note
+        fields = ["body", "kind", "priority", "follow_up_on", "pinned"]
+        widgets = {
+            "body": forms.Textarea(attrs={"rows": 2, "placeholder": "What happened, what to do"}),
+            "follow_up_on": forms.DateInput(attrs={"type": "date"}),
+        }
+        labels = {"body": "Note", "follow_up_on": "Follow up on"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.layout = Layout(
+            Field("body"),
+            Row(
+                Column("kind"),
+                Column("priority"),
+                Column("follow_up_on"),
+                Column("pinned", css_class="pt-md-4"),
+            ),
+        )
+
+
+class TagAddForm(forms.Form):
+    name = forms.CharField(
+        label="Tag", max_length=50, widget=forms.TextInput(attrs={"list": "tag-names"})
+    )
+
+
+class AddressVerifyForm(forms.ModelForm):
+    """Verify one address, optionally with notes and coordinates."""
+
+    class Meta:
+        model = Address
+        fields = ["verification_notes", "latitude", "longitude"]
+        widgets = {"verification_notes": forms.Textarea(attrs={"rows": 2})}
+        labels = {"verification_notes": "Notes"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.layout = Layout(
+            Field("verification_notes"),
+            Row(Column("latitude"), Column("longitude")),
+            Submit("verify", "Verify", css_class="btn-success"),
+        )
+
+
+class AddressRejectForm(forms.Form):
+    verification_notes = forms.CharField(
+        label="Why is it rejected?", widget=forms.Textarea(attrs={"rows": 2})
+    )
