@@ -33,3 +33,49 @@ def celery_eager(settings):
 @pytest.fixture
 def vendor():
     return connection.vendor
+
+
+@pytest.fixture
+def user_with_perms(db):
+    """Make a staff user holding the given "app.codename" permissions (and nothing else)."""
+    from django.contrib.auth.models import Permission
+
+    from customers.tests.factories import UserFactory
+
+    def make(*perms, **fields):
+        user = UserFactory(**fields)
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            user.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        return user
+
+    return make
+
+
+@pytest.fixture
+def client_with_perms(client, user_with_perms):
+    """A test client logged in as a user with exactly the given permissions."""
+
+    def make(*perms):
+        client.force_login(user_with_perms(*perms))
+        return client
+
+    return make
+
+
+@pytest.fixture
+def client_in_group(client, db):
+    """A test client logged in as a member of one of the staff groups (Support, Managers…)."""
+    from django.contrib.auth.models import Group
+
+    from customers.tests.factories import UserFactory
+
+    def make(group_name):
+        user = UserFactory()
+        user.groups.add(Group.objects.get(name=group_name))
+        client.force_login(user)
+        return client
+
+    return make

@@ -1,0 +1,11 @@
+from django import template
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def page_query(context, page_number, param="page"):
+    """The current query string with one page parameter replaced, e.g. ?q=ann&page=3."""
+    query = context["request"].GET.copy()
+    query[param or "page"] = page_number
+    return "?" + query.urlencode()
