@@ -16,6 +16,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Case, F, FloatField, Q, Value, When
 from django.db.models.functions import Cast, Round
 from django.utils import timezone
+from django.utils.text import slugify
 
 from customers.models import (
     Address,
@@ -306,7 +307,7 @@ def customer_tag_add(*, customer: Customer, name: str, added_by=None, create: bo
     if tag is None:
         if not create:
             raise ValidationError({"name": f"There is no tag named “{name}”."})
-        tag = Tag(name=name)
+        tag = Tag(name=name, slug=slugify(name)[:60])
         _save_validated(tag)
     CustomerTag.objects.get_or_create(customer=customer, tag=tag, defaults={"added_by": added_by})
     return tag

@@ -1,0 +1,397 @@
+"""The customer page and its in-place parts, create, edit and "delete"."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from customers import panels
+from customers.models import Customer, CustomerTag, Note, Tag
+from customers.tests.factories import (
+    AddressFactory,
+    CustomerFactory,
+    NoteFactory,
+    OrderFactory,
+    TagFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+SUPPORT_PERMS = (
+    "customers.view_customer",
+    "customers.change_customer",
+    "customers.add_customer",
+    "customers.view_order",
+    "customers.view_note",
+    "customers.add_note",
+    "customers.change_note",
+    "customers.view_address",
+)
+
+
+def detail_url(customer):
+    return reverse("customers:detail", args=[customer.pk])
+
+
+def test_detail_shows_profile_stats_addresses_orders_notes_and_timeline(client_in_group):
+    customer = CustomerFactory(first_name="Ada", last_name="Lovelace", phone="+14155550134")
+    now = timezone.now()
+    OrderFactory(
+        customer=customer,
+        status="delivered",
+        total=Decimal("120.00"),
+        placed_at=now - timedelta(days=40),
+    )
+    OrderFactory(
+        customer=customer,
+        status="delivered",
+        total=Decimal("80.00"),
+        placed_at=now - timedelta(days=5),
+    )
+    AddressFactory(customer=customer, city="Springfield", verification_status="verified")
+    NoteFactory(customer=customer, body="Prefers Saturday mornings", pinned=True)
+    customer.tags.add(TagFactory(name="VIP"))
+    client = client_in_group("Support")
+
+    response = client.get(detail_url(customer))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Ada Lovelace" in page
+    assert "+1 415-555-0134" in page
+    assert "200.00" in page and "100.00" in page  # total spent, average order
+    assert "Occasional" in page  # two orders
+    assert response.context["days_since_last_order"] == 5
+    assert "Springfield" in page
+    assert "Prefers Saturday mornings" in page
+    assert "VIP" in page
+    kinds = [entry.kind for entry in response.context["timeline"]]
+    assert {"order", "note", "tag", "address", "customer"} <= set(kinds)
+    times = [entry.at for entry in response.context["timeline"]]
+    assert times == sorted(times, reverse=True)
+
+
+def test_notes_pinned_first(client_with_perms):
+    customer = CustomerFactory()
+    NoteFactory(customer=customer, body="older pinned", pinned=True)
+    NoteFactory(customer=customer, body="newest plain")
+    client = client_with_perms("customers.view_customer", "customers.view_note")
+
+    response = client.get(detail_url(customer))
+
+    bodies = [note.body for note in response.context["notes_page"]]
+    assert bodies == ["older pinned", "newest plain"]
+
+
+def test_detail_query_count_is_constant_in_history_size(
+    client_in_group, django_assert_max_num_queries
+):
+    customer = CustomerFactory()
+    client = client_in_group("Support")
+    for _ in range(300):
+        OrderFactory(customer=customer, status="delivered")
+    Note.objects.bulk_create([Note(customer=customer, body=f"note {n}") for n in range(300)])
+    AddressFactory.create_batch(3, customer=customer)
+
+    with django_assert_max_num_queries(20):
+        response = client.get(detail_url(customer))
+
+    assert response.status_code == 200
+    assert len(response.context["orders_page"]) == 10
+    assert response.context["orders_page"].paginator.count == 300
+    assert len(response.context["timeline"]) == 30
+
+
+def test_orders_and_notes_paginate_in_place(client_in_group):
+    customer = CustomerFactory()
+    for _ in range(15):
+        OrderFactory(customer=customer)
+    client = client_in_group("Support")
+
+    response = client.get(
+        reverse("customers:orders", args=[customer.pk]), {"orders_page": 2}, **HTMX
+    )
+
+    assert response.status_code == 200
+    assert response.context["orders_page"].number == 2
+    assert len(response.context["orders_page"]) == 5
+    assert 'id="orders-panel"' in response.content.decode()
+
+
+def test_add_tag_in_place_with_htmx(client_in_group):
+    customer = CustomerFactory()
+    TagFactory(name="Newsletter", slug="newsletter")
+    client = client_in_group("Support")
+
+    response = client.post(
+        reverse("customers:tag_add", args=[customer.pk]), {"name": "newsletter"}, **HTMX
+    )
+
+    assert response.status_code == 200
+    assert 'id="tags-panel"' in response.content.decode()
+    assert list(customer.tags.values_list("name", flat=True)) == ["Newsletter"]
+    link = CustomerTag.objects.get(customer=customer)
+    assert link.added_by is not None
+
+
+def test_unknown_tag_is_refused_at_the_field_without_add_tag_permission(client_in_group):
+    customer = CustomerFactory()
+    client = client_in_group("Support")
+
+    response = client.post(
+        reverse("customers:tag_add", args=[customer.pk]), {"name": "Brand new"}, **HTMX
+    )
+
+    assert "There is no tag named" in response.content.decode()
+    assert not Tag.objects.exists()
+
+
+def test_manager_creates_a_new_tag_by_typing_it(client_in_group):
+    customer = CustomerFactory()
+    client = client_in_group("Managers")
+
+    client.post(reverse("customers:tag_add", args=[customer.pk]), {"name": "Birthday club"})
+
+    assert list(customer.tags.values_list("name", flat=True)) == ["Birthday club"]
+
+
+def test_remove_tag(client_in_group):
+    customer = CustomerFactory()
+    tag = TagFactory()
+    customer.tags.add(tag)
+    client = client_in_group("Support")
+
+    response = client.post(reverse("customers:tag_remove", args=[customer.pk, tag.pk]), **HTMX)
+
+    assert response.status_code == 200
+    assert not customer.tags.exists()
+
+
+def test_add_note_with_follow_up(client_in_group):
+    customer = CustomerFactory()
+    client = client_in_group("Support")
+    due = timezone.localdate() + timedelta(days=3)
+
+    response = client.post(
+        reverse("customers:notes", args=[customer.pk]),
+        {
+            "body": "Call about the boots",
+            "kind": "follow_up",
+            "priority": "high",
+            "follow_up_on": due,
+        },
+        **HTMX,
+    )
+
+    assert response.status_code == 200
+    note = Note.objects.get(customer=customer)
+    assert (note.body, note.follow_up_on, note.priority) == ("Call about the boots", due, "high")
+    assert note.author is not None
+    assert "Call about the boots" in response.content.decode()
+
+
+def test_empty_note_is_refused_at_the_field(client_in_group):
+    customer = CustomerFactory()
+    client = client_in_group("Support")
+
+    response = client.post(
+        reverse("customers:notes", args=[customer.pk]),
+        {"body": "", "kind": "internal", "priority": "normal"},
+        **HTMX,
+    )
+
+    assert response.context["note_form"].errors["body"]
+    assert not Note.objects.exists()
+
+
+def test_pin_and_complete_a_follow_up(client_in_group):
+    note = NoteFactory(follow_up_on=timezone.localdate())
+    client = client_in_group("Support")
+
+    client.post(reverse("customers:note_pin", args=[note.pk]), **HTMX)
+    response = client.post(
+        reverse("customers:note_done", args=[note.pk]), {"next": reverse("customers:follow_ups")}
+    )
+
+    note.refresh_from_db()
+    assert note.pinned and note.done
+    assert response["Location"] == reverse("customers:follow_ups")
+
+
+def test_note_done_refuses_a_foreign_next_url(client_in_group):
+    note = NoteFactory(follow_up_on=timezone.localdate())
+    client = client_in_group("Support")
+
+    response = client.post(
+        reverse("customers:note_done", args=[note.pk]), {"next": "https://evil.example.com/"}
+    )
+
+    assert response["Location"] == detail_url(note.customer)
+
+
+def customer_form_data(**overrides):
+    data = {
+        "first_name": "Grace",
+        "last_name": "Hopper",
+        "email": "grace@example.com",
+        "phone": "+1 415 555 0199",
+        "customer_type": "retail",
+        "source": "walk_in",
+        "status": "active",
+        "best_contact_time": "any",
+        "can_receive_offers": "on",
+        "can_receive_loyalty": "on",
+        "preferred_categories": "Shoes, Beauty",
+        "attributes": '{"size": "M"}',
+    }
+    data.update(overrides)
+    return data
+
+
+def test_create_customer(client_in_group):
+    client = client_in_group("Support")
+
+    response = client.post(reverse("customers:create"), customer_form_data())
+
+    customer = Customer.objects.get()
+    assert response["Location"] == detail_url(customer)
+    assert str(customer.phone) == "+14155550199"
+    assert customer.preferred_categories == ["Shoes", "Beauty"]
+    assert customer.attributes == {"size": "M"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"email": "not-an-email"}, "email"),
+        ({"phone": "123"}, "phone"),
+        ({"first_name": ""}, "first_name"),
+        ({"attributes": "{not json"}, "attributes"),
+        ({"email": "TAKEN@example.com"}, "email"),
+    ],
+)
+def test_create_refuses_bad_input_at_the_field(client_in_group, overrides, field):
+    CustomerFactory(email="taken@example.com")
+    client = client_in_group("Support")
+
+    response = client.post(reverse("customers:create"), customer_form_data(**overrides))
+
+    assert response.status_code == 200
+    assert response.context["form"].errors[field]
+    assert Customer.objects.count() == 1
+
+
+def test_edit_customer_keeps_stats(client_in_group):
+    customer = CustomerFactory(first_name="Old")
+    OrderFactory(customer=customer, status="delivered", total=Decimal("42.00"))
+    client = client_in_group("Support")
+
+    response = client.post(
+        reverse("customers:update", args=[customer.pk]),
+        customer_form_data(first_name="New", email=customer.email),
+    )
+
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.first_name == "New"
+    assert customer.total_spent == Decimal("42.00")
+
+
+def test_edit_to_invalid_email_shows_error_and_saves_nothing(client_in_group):
+    customer = CustomerFactory(email="keep@example.com")
+    client = client_in_group("Support")
+
+    response = client.post(
+        reverse("customers:update", args=[customer.pk]), customer_form_data(email="broken@")
+    )
+
+    assert "Enter a valid email address." in response.content.decode()
+    assert Customer.objects.get(pk=customer.pk).email == "keep@example.com"
+
+
+def test_delete_asks_then_sets_inactive(client_in_group):
+    customer = CustomerFactory()
+    client = client_in_group("Support")
+    url = reverse("customers:deactivate", args=[customer.pk])
+
+    confirm = client.get(url)
+    assert "set inactive" in confirm.content.decode()
+    assert Customer.objects.get(pk=customer.pk).status == "active"
+
+    client.post(url)
+    assert Customer.objects.get(pk=customer.pk).status == "inactive"
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "method"),
+    [
+        ("customers:detail", True, "get"),
+        ("customers:update", True, "get"),
+        ("customers:create", False, "get"),
+        ("customers:deactivate", True, "post"),
+        ("customers:tag_add", True, "post"),
+        ("customers:notes", True, "post"),
+    ],
+)
+def test_pages_need_permissions(client, client_with_perms, name, args, method):
+    customer = CustomerFactory(first_name="Secretname")
+    url = reverse(name, args=[customer.pk] if args else [])
+
+    anonymous = getattr(client, method)(url)
+    assert anonymous.status_code == 302 and reverse("login") in anonymous["Location"]
+
+    nobody = client_with_perms()
+    response = getattr(nobody, method)(url, {"name": "x", "body": "x"})
+    assert response.status_code == 403
+    assert "Secretname" not in response.content.decode()
+    assert Customer.objects.get(pk=customer.pk).status == "active"
+    assert not Note.objects.exists()
+
+
+def test_marketing_sees_the_page_but_cannot_edit(client_in_group):
+    customer = CustomerFactory()
+    client = client_in_group("Marketing")
+
+    page = client.get(detail_url(customer)).content.decode()
+
+    assert reverse("customers:update", args=[customer.pk]) not in page
+    assert client.get(reverse("customers:update", args=[customer.pk])).status_code == 403
+
+
+def test_registered_panel_and_timeline_entries_appear(client_in_group, settings, tmp_path):
+    (tmp_path / "extra_panel.html").write_text("Balance: {{ panel.balance }}")
+    engine = settings.TEMPLATES[0]
+    settings.TEMPLATES = [{**engine, "DIRS": [*engine["DIRS"], tmp_path]}]
+    customer = CustomerFactory()
+    panels.register_panel(
+        key="test-extra",
+        title="Extra",
+        template="extra_panel.html",
+        context=lambda request, customer: {"balance": 1234},
+    )
+    panels.register_timeline_source(
+        key="test-extra",
+        entries=lambda customer, limit: [
+            panels.TimelineEntry(at=timezone.now(), kind="extra", title="Extra happened")
+        ],
+    )
+    panels.register_panel(
+        key="test-hidden",
+        title="Hidden",
+        template="extra_panel.html",
+        context=lambda request, customer: {"balance": 0},
+        permission="customers.delete_customer",
+    )
+    try:
+        response = client_in_group("Support").get(detail_url(customer))
+    finally:
+        panels._panels.pop("test-extra"), panels._panels.pop("test-hidden")
+        panels._timeline_sources.pop("test-extra")
+
+    page = response.content.decode()
+    assert "Balance: 1234" in page
+    assert "Extra happened" in page
+    assert "Hidden" not in page
