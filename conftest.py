@@ -1,8 +1,15 @@
 import os
+from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection
+
+CHROMIUM = os.environ.get("CRM_CHROMIUM", "/usr/bin/chromium")
+
+# Playwright's sync API keeps an event loop running in the test thread for the whole session;
+# the test database set-up and the tests' own ORM calls beside it are ordinary synchronous code.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -12,7 +19,13 @@ def pytest_collection_modifyitems(config, items):
         raise pytest.UsageError("CRM_REQUIRE_SERVICES is set but DATABASE_URL/REDIS_URL are not.")
     skip_postgres = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL")
     skip_redis = pytest.mark.skip(reason="needs Redis: set REDIS_URL")
+    has_chromium = Path(CHROMIUM).exists()
+    if os.environ.get("CRM_REQUIRE_SERVICES") and not has_chromium:
+        raise pytest.UsageError(f"CRM_REQUIRE_SERVICES is set but {CHROMIUM} is missing.")
+    skip_browser = pytest.mark.skip(reason=f"needs Chromium at {CHROMIUM}")
     for item in items:
+        if "browser" in item.keywords and not has_chromium:
+            item.add_marker(skip_browser)
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(skip_postgres)
         if "redis" in item.keywords and not os.environ.get("REDIS_URL"):
@@ -79,3 +92,21 @@ def client_in_group(client, db):
         return client
 
     return make
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Drive the system Chromium (no browser download), headless, without background traffic."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
