@@ -4,13 +4,26 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
+
+from customers import panels
 
 
 @login_required
 def dashboard(request):
-    # Replaced by the dashboard (KPI cards and charts) in templates/crm/dashboard.html.
-    return render(request, "home.html")
+    """Everyone's home page: the dashboard cards the user may see, in their registered order.
+
+    Each card's template is rendered with the dict its context function returns, on top of the
+    request context (user, perms, crm_currency), so an app adds a card by registering it in
+    customers.panels without touching this view. A user who may see no card gets a short message
+    instead of a 403, since this is where login lands.
+    """
+    cards = [
+        (card, render_to_string(card.template, {**context, "card": card}, request=request))
+        for card, context in panels.dashboard_cards_for(request)
+    ]
+    return render(request, "crm/dashboard.html", {"cards": cards})
 
 
 @never_cache

@@ -17,7 +17,12 @@ from customers.tests.factories import (
     UserFactory,
 )
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# serialized_rollback: the staff groups come from a data migration, and transactional tests
+# flush the database between tests.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 PHONE_WIDTH = 390
 

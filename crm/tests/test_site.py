@@ -20,8 +20,10 @@ def test_anonymous_visitor_is_sent_to_login(client):
     assert response["Location"].startswith(reverse("login"))
 
 
-def test_login_leads_home_with_navigation(client):
-    UserFactory(username="clerk")
+def test_login_leads_home_with_navigation(client, user_with_perms):
+    user_with_perms(
+        "customers.view_customer", "customers.view_note", "customers.view_address", username="clerk"
+    )
 
     response = client.post(
         reverse("login"), {"username": "clerk", "password": "password"}, follow=True
@@ -29,7 +31,9 @@ def test_login_leads_home_with_navigation(client):
 
     assert response.redirect_chain[-1][0] == reverse("home")
     page = response.content.decode()
-    for section in ("Customers", "Segments", "Loyalty", "Communications"):
+    for link in ("/customers/", "/customers/follow-ups/", "/customers/addresses/pending/"):
+        assert f'href="{link}"' in page
+    for section in ("Segments", "Loyalty", "Communications"):
         assert section in page
     assert "vendor/bootstrap-5.3.8/bootstrap.min.css" in page
 

@@ -1,0 +1,252 @@
+"""The customers app's reads for the dashboard and the cards it registers there.
+
+Each read is one query whatever the number of customers and orders, so the dashboard's query
+count stays the same as the shop grows. Figures are over delivered orders: the customer stats
+columns the delivery signal keeps, and delivered orders by the month they were placed.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Avg, Count, DateField, Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from customers import panels, selectors
+from customers.models import Customer, Order
+
+ACTIVE_DAYS = 30
+NEW_DAYS = 30
+CHURNED_DAYS = 90
+CHART_MONTHS = 12
+TOP_CUSTOMERS = 10
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class MonthWindow:
+    """Consecutive calendar months in the current time zone, oldest first, and the instants
+    [start, end) that they span."""
+
+    months: list[date]
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def ending_at(cls, now: datetime, count: int) -> "MonthWindow":
+        local = timezone.localtime(now)
+        last = local.year * 12 + local.month - 1
+        firsts = [
+            date(index // 12, index % 12 + 1, 1) for index in range(last - count + 1, last + 2)
+        ]
+        return cls(months=firsts[:-1], start=_midnight(firsts[0]), end=_midnight(firsts[-1]))
+
+
+def _midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _cents(value: Decimal | None) -> Decimal | None:
+    return None if value is None else Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def customer_kpis(*, now: datetime | None = None) -> dict[str, Any]:
+    """Customer counts, average predicted CLV, average order value and repeat rate, in one query.
+
+    ``average_clv`` is None until the nightly analytics run has scored a customer;
+    ``average_order_value`` and ``repeat_rate`` (a percentage) are None before the first delivery.
+    """
+    now = now or timezone.now()
+    totals = Customer.objects.aggregate(
+        total=Count("id"),
+        active=Count("id", filter=Q(last_order_at__gte=now - timedelta(days=ACTIVE_DAYS))),
+        new=Count("id", filter=Q(first_order_at__gte=now - timedelta(days=NEW_DAYS))),
+        churned=Count("id", filter=Q(last_order_at__lt=now - timedelta(days=CHURNED_DAYS))),
+        scored=Count("id", filter=Q(predicted_clv__isnull=False)),
+        average_clv=Avg("predicted_clv"),
+        revenue=Sum("total_spent"),
+        delivered_orders=Sum("order_count"),
+        buyers=Count("id", filter=Q(order_count__gte=1)),
+        repeat_buyers=Count("id", filter=Q(order_count__gte=2)),
+    )
+    revenue = _cents(totals["revenue"]) or Decimal("0.00")
+    delivered_orders = totals["delivered_orders"] or 0
+    buyers = totals["buyers"]
+    return {
+        **totals,
+        "revenue": revenue,
+        "delivered_orders": delivered_orders,
+        "average_clv": _cents(totals["average_clv"]),
+        "average_order_value": _cents(revenue / delivered_orders) if delivered_orders else None,
+        "repeat_rate": (
+            (Decimal(totals["repeat_buyers"] * 100) / buyers).quantize(Decimal("0.1"))
+            if buyers
+            else None
+        ),
+    }
+
+
+def follow_up_counts(*, today: date | None = None) -> dict[str, int]:
+    """Open follow-ups dated today or earlier, and how many of them are overdue, in one query."""
+    today = today or timezone.localdate()
+    return selectors.follow_ups_due(today=today).aggregate(
+        due=Count("id"), overdue=Count("id", filter=Q(follow_up_on__lt=today))
+    )
+
+
+def revenue_by_month(*, now: datetime | None = None, months: int = CHART_MONTHS) -> list[dict]:
+    """Revenue and number of delivered orders per month, by the month the order was placed.
+
+    Every month of the window is present, oldest first, with zeros where nothing was delivered.
+    """
+    window = MonthWindow.ending_at(now or timezone.now(), months)
+    rows = (
+        Order.objects.filter(
+            status=Order.Status.DELIVERED, placed_at__gte=window.start, placed_at__lt=window.end
+        )
+        .annotate(month=TruncMonth("placed_at", output_field=DateField()))
+        .values("month")
+        .annotate(revenue=Sum("total"), orders=Count("id"))
+        .order_by("month")
+    )
+    by_month = {row["month"]: row for row in rows}
+    return [
+        {
+            "month": month,
+            "revenue": _cents(by_month[month]["revenue"]) if month in by_month else Decimal("0.00"),
+            "orders": by_month[month]["orders"] if month in by_month else 0,
+        }
+        for month in window.months
+    ]
+
+
+def new_customers_by_month(
+    *, now: datetime | None = None, months: int = CHART_MONTHS
+) -> list[dict]:
+    """Customers whose first delivered order was placed in each month, zeros included."""
+    window = MonthWindow.ending_at(now or timezone.now(), months)
+    rows = (
+        Customer.objects.filter(first_order_at__gte=window.start, first_order_at__lt=window.end)
+        .annotate(month=TruncMonth("first_order_at", output_field=DateField()))
+        .values("month")
+        .annotate(customers=Count("id"))
+        .order_by("month")
+    )
+    by_month = {row["month"]: row["customers"] for row in rows}
+    return [{"month": month, "customers": by_month.get(month, 0)} for month in window.months]
+
+
+def top_customers(*, limit: int = TOP_CUSTOMERS) -> QuerySet[Customer]:
+    """The customers who spent most, highest first; those who never bought are left out."""
+    return (
+        Customer.objects.filter(total_spent__gt=0)
+        .only("first_name", "last_name", "email", "order_count", "total_spent", "last_order_at")
+        .order_by("-total_spent", "-order_count", "id")[:limit]
+    )
+
+
+def _chart_months(series: list[dict]) -> dict[str, list[str]]:
+    return {
+        "months": [row["month"].strftime("%Y-%m") for row in series],
+        "labels": [date_format(row["month"], "M Y") for row in series],
+    }
+
+
+def kpis_card(request: HttpRequest) -> dict:
+    return {"kpis": customer_kpis()}
+
+
+def follow_ups_card(request: HttpRequest) -> dict:
+    return {"follow_ups": follow_up_counts()}
+
+
+def addresses_card(request: HttpRequest) -> dict:
+    return {"addresses": selectors.address_verification_counts()}
+
+
+def revenue_chart_card(request: HttpRequest) -> dict:
+    series = revenue_by_month()
+    return {
+        "series": series,
+        "chart": {
+            **_chart_months(series),
+            # Strings keep the exact amounts; the chart script turns them into numbers.
+            "revenue": [str(row["revenue"]) for row in series],
+            "orders": [row["orders"] for row in series],
+            "currency": settings.CRM_CURRENCY,
+        },
+    }
+
+
+def new_customers_chart_card(request: HttpRequest) -> dict:
+    series = new_customers_by_month()
+    return {
+        "series": series,
+        "chart": {**_chart_months(series), "customers": [row["customers"] for row in series]},
+    }
+
+
+def top_customers_card(request: HttpRequest) -> dict:
+    return {"customers": list(top_customers())}
+
+
+panels.register_dashboard_card(
+    key="customer-kpis",
+    title="Customers",
+    template="customers/cards/kpis.html",
+    context=kpis_card,
+    permission="customers.view_customer",
+    order=10,
+    width="col-12 col-xl-8",
+)
+panels.register_dashboard_card(
+    key="follow-ups",
+    title="Follow-ups due",
+    template="customers/cards/follow_ups.html",
+    context=follow_ups_card,
+    permission="customers.view_note",
+    order=20,
+    width="col-12 col-sm-6 col-xl-2",
+)
+panels.register_dashboard_card(
+    key="address-queue",
+    title="Addresses to verify",
+    template="customers/cards/addresses.html",
+    context=addresses_card,
+    permission="customers.view_address",
+    order=21,
+    width="col-12 col-sm-6 col-xl-2",
+)
+panels.register_dashboard_card(
+    key="revenue-chart",
+    title="Revenue and delivered orders, last 12 months",
+    template="customers/cards/revenue_chart.html",
+    context=revenue_chart_card,
+    permission="customers.view_customer",
+    order=30,
+    width="col-12 col-lg-7",
+)
+panels.register_dashboard_card(
+    key="new-customers-chart",
+    title="New customers, last 12 months",
+    template="customers/cards/new_customers_chart.html",
+    context=new_customers_chart_card,
+    permission="customers.view_customer",
+    order=31,
+    width="col-12 col-lg-5",
+)
+panels.register_dashboard_card(
+    key="top-customers",
+    title="Top customers by total spent",
+    template="customers/cards/top_customers.html",
+    context=top_customers_card,
+    permission="customers.view_customer",
+    order=40,
+    width="col-12",
+)
