@@ -1,5 +1,5 @@
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import Column, Field, Fieldset, Layout, Row, Submit
+from crispy_forms.layout import Column, Field, Fieldset, Layout, Row
 from django import forms
 
 from customers.models import Address, Customer, Note
@@ -147,7 +147,6 @@ class AddressVerifyForm(forms.ModelForm):
         self.helper.layout = Layout(
             Field("verification_notes"),
             Row(Column("latitude"), Column("longitude")),
-            Submit("verify", "Verify", css_class="btn-success"),
         )
 
 

@@ -353,9 +353,20 @@ def note_complete(*, note: Note) -> Note:
     return note
 
 
+@transaction.atomic
 def _address_set_verification(
     *, address: Address, status: str, verified_by, notes: str = "", **coordinates: Any
 ) -> Address:
+    # Lock the row so two staff members deciding the same address cannot both write.
+    locked = Address.objects.select_for_update().get(pk=address.pk)
+    if locked.verification_status != Address.VerificationStatus.PENDING:
+        raise ValidationError(
+            {
+                "verification_status": (
+                    f"This address was already {locked.get_verification_status_display().lower()}."
+                )
+            }
+        )
     address.verification_status = status
     address.verified_by = verified_by
     address.verified_at = timezone.now()
@@ -378,7 +389,9 @@ def address_verify(
     latitude: Decimal | None = None,
     longitude: Decimal | None = None,
 ) -> Address:
-    """Mark an address verified by a staff member, with optional notes and coordinates."""
+    """Mark a pending address verified by a staff member, with optional notes and coordinates.
+
+    Refuses (ValidationError on verification_status) an address that is no longer pending."""
     return _address_set_verification(
         address=address,
         status=Address.VerificationStatus.VERIFIED,
@@ -390,7 +403,7 @@ def address_verify(
 
 
 def address_reject(*, address: Address, verified_by, notes: str) -> Address:
-    """Mark an address rejected; the notes say why and are required."""
+    """Mark a pending address rejected; the notes say why and are required."""
     if not notes.strip():
         raise ValidationError({"verification_notes": "Say why the address is rejected."})
     return _address_set_verification(

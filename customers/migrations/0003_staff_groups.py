@@ -1,69 +1,17 @@
-"""The staff roles as Django groups. Later apps add their permissions in their own migrations."""
+"""The staff roles as Django groups (defined in customers/roles.py)."""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-CRM_APPS = ("customers", "loyalty", "segments", "communications")
-
-SUPPORT = [
-    "customers.view_customer",
-    "customers.add_customer",
-    "customers.change_customer",
-    "customers.view_order",
-    "customers.view_note",
-    "customers.add_note",
-    "customers.change_note",
-    "customers.view_tag",
-    "customers.view_customertag",
-    "customers.add_customertag",
-    "customers.delete_customertag",
-    "customers.view_address",
-    "customers.add_address",
-    "customers.change_address",
-]
-MARKETING = [
-    "customers.view_customer",
-    "customers.view_order",
-    "customers.view_tag",
-    "customers.view_note",
-]
-
-
-def ensure_permissions(apps):
-    # Permissions are normally created after migrate; make them now so the groups can hold them.
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, verbosity=0, apps=apps)
-        app_config.models_module = None
+from customers.roles import MANAGERS, ROLE_PERMISSIONS, staff_groups_sync
 
 
 def create_groups(apps, schema_editor):
-    ensure_permissions(apps)
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-
-    def permissions(codes):
-        wanted = [code.split(".") for code in codes]
-        found = Permission.objects.filter(
-            content_type__app_label__in={app for app, _ in wanted},
-            codename__in={codename for _, codename in wanted},
-        )
-        return [p for p in found if [p.content_type.app_label, p.codename] in wanted]
-
-    for name, codes in (("Support", SUPPORT), ("Marketing", MARKETING)):
-        group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.add(*permissions(codes))
-    Group.objects.get_or_create(name="Loyalty managers")
-    managers, _ = Group.objects.get_or_create(name="Managers")
-    managers.permissions.add(
-        *Permission.objects.filter(content_type__app_label__in=CRM_APPS + ("django_celery_beat",))
-    )
+    staff_groups_sync(apps=apps)
 
 
 def remove_groups(apps, schema_editor):
-    apps.get_model("auth", "Group").objects.filter(
-        name__in=["Support", "Marketing", "Loyalty managers", "Managers"]
-    ).delete()
+    names = [*ROLE_PERMISSIONS, MANAGERS]
+    apps.get_model("auth", "Group").objects.filter(name__in=names).delete()
 
 
 class Migration(migrations.Migration):

@@ -237,3 +237,21 @@ def test_recompute_after_bulk_insert_sets_flags_so_later_saves_do_not_double_cou
     customer.refresh_from_db()
     assert customer.order_count == 3
     assert customer.total_spent == Decimal("15.00")
+
+
+def test_an_address_is_decided_once():
+    from customers.tests.factories import AddressFactory, UserFactory
+
+    address = AddressFactory()
+    staff = UserFactory()
+    services.address_verify(address=address, verified_by=staff, notes="checked the map")
+
+    with pytest.raises(ValidationError) as raised:
+        services.address_reject(address=address, verified_by=staff, notes="wrong")
+
+    assert "verification_status" in raised.value.message_dict
+    address.refresh_from_db()
+    assert (address.verification_status, address.verification_notes) == (
+        "verified",
+        "checked the map",
+    )

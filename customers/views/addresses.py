@@ -1,13 +1,209 @@
-# Placeholder: the address verification queue is being written.
-from django.views.generic import TemplateView
+"""The address verification queue: staff verify or reject pending addresses, one by one (htmx or a
+plain POST) or several at once."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.exceptions import ValidationError
+from django.forms import BaseForm
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django.views.generic import ListView
+
+from customers import selectors, services
+from customers.forms import AddressRejectForm, AddressVerifyForm
+from customers.models import Address
+
+# Larger ids cannot exist and SQLite raises OverflowError on them instead of matching nothing.
+MAX_ID = 2**63 - 1
+ROW_TEMPLATE = "customers/partials/address_row.html"
+DECISION_FIELDS = [
+    "verification_status",
+    "verified_by",
+    "verified_at",
+    "verification_notes",
+    "latitude",
+    "longitude",
+]
 
 
-class AddressQueueView(TemplateView):
-    template_name = "home.html"
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
 
 
-def address_verify(request, address_pk):
-    raise NotImplementedError
+def _verify_form(address: Address, data=None) -> AddressVerifyForm:
+    # One form per row: field ids carry the address so they stay unique on the page.
+    return AddressVerifyForm(data, instance=address, auto_id=f"address-{address.pk}-verify-%s")
 
 
-address_reject = addresses_verify_bulk = address_verify
+def _reject_form(address: Address, data=None) -> AddressRejectForm:
+    return AddressRejectForm(data, auto_id=f"address-{address.pk}-reject-%s")
+
+
+def _add_service_errors(form: BaseForm, error: ValidationError) -> None:
+    """Put a service's ValidationError on the form fields it names, the rest on the form."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, field_errors in error.error_dict.items():
+        form.add_error(field if field in form.fields else None, field_errors)
+
+
+def _queue_url(request: HttpRequest) -> str:
+    page = request.GET.get("page", "")
+    url = reverse("customers:address_queue")
+    return f"{url}?page={page}" if page.isdecimal() else url
+
+
+class AddressQueueView(PermissionRequiredMixin, ListView):
+    permission_required = "customers.view_address"
+    template_name = "customers/address_queue.html"
+    context_object_name = "addresses"
+    paginate_by = 25
+
+    # Set when a plain POST failed validation: that row is shown with its bound form.
+    failed_address: Address | None = None
+    failed_form: BaseForm | None = None
+
+    def get_queryset(self):
+        return selectors.addresses_pending()
+
+    def paginate_queryset(self, queryset, page_size):
+        # A page past the end (the queue shrank since the link was made) shows the last page.
+        paginator = self.get_paginator(queryset, page_size)
+        page = paginator.get_page(self.request.GET.get(self.page_kwarg))
+        return paginator, page, page.object_list, page.has_other_pages()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        rows = list(context["addresses"])
+        failed = self.failed_address
+        if failed is not None and failed.pk not in {row.pk for row in rows}:
+            rows.insert(0, failed)
+        for address in rows:
+            address.verify_form = _verify_form(address)
+            address.reject_form = _reject_form(address)
+            if failed is not None and address.pk == failed.pk:
+                if isinstance(self.failed_form, AddressVerifyForm):
+                    address.verify_form = self.failed_form
+                else:
+                    address.reject_form = self.failed_form
+        context["addresses"] = rows
+        context["counts"] = selectors.address_verification_counts()
+        return context
+
+
+def _address_for_decision(address_pk: int) -> Address:
+    return get_object_or_404(
+        Address.objects.select_related("customer", "verified_by"), pk=address_pk
+    )
+
+
+def _address_restore(address: Address) -> None:
+    """Undo what form validation and a failed service call set on the instance: it is shown again
+    as the pending row it still is."""
+    address.refresh_from_db(fields=DECISION_FIELDS)
+
+
+def _already_decided(request: HttpRequest, address: Address) -> HttpResponse:
+    """Someone else verified or rejected the address since the page was loaded: write nothing."""
+    if _is_htmx(request):
+        return render(request, ROW_TEMPLATE, {"address": address, "already_decided": True})
+    status = address.get_verification_status_display().lower()
+    messages.warning(request, f"The address of {address.customer} was already {status}.")
+    return redirect(_queue_url(request))
+
+
+def _decision_response(
+    request: HttpRequest, address: Address, form: BaseForm, *, saved: bool
+) -> HttpResponse:
+    if _is_htmx(request):
+        context = {
+            "address": address,
+            "page_number": request.GET.get("page", ""),
+            "oob_counts": selectors.address_verification_counts() if saved else None,
+        }
+        if isinstance(form, AddressVerifyForm):
+            context.update(verify_form=form, reject_form=_reject_form(address))
+        else:
+            context.update(verify_form=_verify_form(address), reject_form=form)
+        # Errors come back with 200 so htmx swaps the row and the messages show at the fields.
+        return render(request, ROW_TEMPLATE, context)
+    if saved:
+        status = address.get_verification_status_display().lower()
+        messages.success(request, f"Address of {address.customer} {status}.")
+        return redirect(_queue_url(request))
+    messages.error(request, f"The address of {address.customer} was not changed: see below.")
+    view = AddressQueueView(failed_address=address, failed_form=form)
+    view.setup(request)
+    return view.get(request)
+
+
+@login_required
+@permission_required("customers.change_address", raise_exception=True)
+@require_POST
+def address_verify(request: HttpRequest, address_pk: int) -> HttpResponse:
+    address = _address_for_decision(address_pk)
+    if address.verification_status != Address.VerificationStatus.PENDING:
+        return _already_decided(request, address)
+    form = _verify_form(address, request.POST)
+    saved = False
+    if form.is_valid():
+        try:
+            services.address_verify(
+                address=address,
+                verified_by=request.user,
+                notes=form.cleaned_data["verification_notes"],
+                latitude=form.cleaned_data["latitude"],
+                longitude=form.cleaned_data["longitude"],
+            )
+            saved = True
+        except ValidationError as error:
+            _add_service_errors(form, error)
+    if not saved:
+        _address_restore(address)
+    return _decision_response(request, address, form, saved=saved)
+
+
+@login_required
+@permission_required("customers.change_address", raise_exception=True)
+@require_POST
+def address_reject(request: HttpRequest, address_pk: int) -> HttpResponse:
+    address = _address_for_decision(address_pk)
+    if address.verification_status != Address.VerificationStatus.PENDING:
+        return _already_decided(request, address)
+    form = _reject_form(address, request.POST)
+    saved = False
+    if form.is_valid():
+        try:
+            services.address_reject(
+                address=address,
+                verified_by=request.user,
+                notes=form.cleaned_data["verification_notes"],
+            )
+            saved = True
+        except ValidationError as error:
+            _add_service_errors(form, error)
+    if not saved:
+        _address_restore(address)
+    return _decision_response(request, address, form, saved=saved)
+
+
+@login_required
+@permission_required("customers.change_address", raise_exception=True)
+@require_POST
+def addresses_verify_bulk(request: HttpRequest) -> HttpResponse:
+    address_ids = {
+        int(value)
+        for value in request.POST.getlist("address_ids")
+        if value.isdecimal() and 0 < int(value) <= MAX_ID
+    }
+    if not address_ids:
+        messages.warning(request, "Select the addresses to verify first.")
+        return redirect(_queue_url(request))
+    verified = services.addresses_verify(address_ids=address_ids, verified_by=request.user)
+    noun = "address" if verified == 1 else "addresses"
+    messages.success(request, f"{verified} {noun} verified.")
+    return redirect(_queue_url(request))
