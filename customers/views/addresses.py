@@ -15,6 +15,7 @@ from django.views.generic import ListView
 from customers import selectors, services
 from customers.forms import AddressRejectForm, AddressVerifyForm
 from customers.models import Address
+from customers.views.mixins import ForgivingPaginationMixin
 
 # Larger ids cannot exist and SQLite raises OverflowError on them instead of matching nothing.
 MAX_ID = 2**63 - 1
@@ -57,7 +58,7 @@ def _queue_url(request: HttpRequest) -> str:
     return f"{url}?page={page}" if page.isdecimal() else url
 
 
-class AddressQueueView(PermissionRequiredMixin, ListView):
+class AddressQueueView(PermissionRequiredMixin, ForgivingPaginationMixin, ListView):
     permission_required = "customers.view_address"
     template_name = "customers/address_queue.html"
     context_object_name = "addresses"
@@ -69,12 +70,6 @@ class AddressQueueView(PermissionRequiredMixin, ListView):
 
     def get_queryset(self):
         return selectors.addresses_pending()
-
-    def paginate_queryset(self, queryset, page_size):
-        # A page past the end (the queue shrank since the link was made) shows the last page.
-        paginator = self.get_paginator(queryset, page_size)
-        page = paginator.get_page(self.request.GET.get(self.page_kwarg))
-        return paginator, page, page.object_list, page.has_other_pages()
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -9,6 +9,7 @@ from django_filters.views import FilterView
 
 from customers import selectors
 from customers.filters import SORT_COLUMNS, CustomerFilter
+from customers.views.mixins import ForgivingPaginationMixin
 
 PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = PAGE_SIZES[0]
@@ -27,7 +28,7 @@ def badge_text_color(background: str) -> str:
     return "#000" if luminance > 0.179 else "#fff"
 
 
-class CustomerListView(PermissionRequiredMixin, FilterView):
+class CustomerListView(PermissionRequiredMixin, ForgivingPaginationMixin, FilterView):
     permission_required = "customers.view_customer"
     filterset_class = CustomerFilter
     template_name = "customers/customer_list.html"
@@ -42,12 +43,6 @@ class CustomerListView(PermissionRequiredMixin, FilterView):
         except ValueError:
             return DEFAULT_PAGE_SIZE
         return page_size if page_size in PAGE_SIZES else DEFAULT_PAGE_SIZE
-
-    def paginate_queryset(self, queryset, page_size):
-        # A bookmarked page past the end shows the last page rather than a 404.
-        paginator = self.get_paginator(queryset, page_size)
-        page = paginator.get_page(self.request.GET.get(self.page_kwarg))
-        return paginator, page, page.object_list, page.has_other_pages()
 
     def query_string(self, **changes) -> str:
         """The current query string with some parameters replaced and the page number dropped,

@@ -5,9 +5,10 @@ from django.utils import timezone
 from django.views.generic import ListView
 
 from customers import selectors
+from customers.views.mixins import ForgivingPaginationMixin
 
 
-class FollowUpListView(PermissionRequiredMixin, ListView):
+class FollowUpListView(PermissionRequiredMixin, ForgivingPaginationMixin, ListView):
     permission_required = "customers.view_note"
     template_name = "customers/follow_ups.html"
     context_object_name = "notes"
@@ -16,13 +17,6 @@ class FollowUpListView(PermissionRequiredMixin, ListView):
     def get_queryset(self):
         self.today = timezone.localdate()
         return selectors.follow_ups_due(today=self.today)
-
-    def paginate_queryset(self, queryset, page_size):
-        # Marking the last note of the last page done sends the user back to a page that no
-        # longer exists; show the last one there is instead of a 404.
-        paginator = self.get_paginator(queryset, page_size)
-        page = paginator.get_page(self.request.GET.get(self.page_kwarg))
-        return paginator, page, page.object_list, page.has_other_pages()
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
