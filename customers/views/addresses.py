@@ -136,54 +136,51 @@ def _decision_response(
     return view.get(request)
 
 
-@login_required
-@permission_required("customers.change_address", raise_exception=True)
-@require_POST
-def address_verify(request: HttpRequest, address_pk: int) -> HttpResponse:
+def _decide(request: HttpRequest, address_pk: int, make_form, decision) -> HttpResponse:
+    """Validate the posted form and apply ``decision(address, cleaned_data)``; errors from the
+    form or the service come back at their fields and nothing is written."""
     address = _address_for_decision(address_pk)
     if address.verification_status != Address.VerificationStatus.PENDING:
         return _already_decided(request, address)
-    form = _verify_form(address, request.POST)
+    form = make_form(address, request.POST)
     saved = False
     if form.is_valid():
         try:
-            services.address_verify(
-                address=address,
-                verified_by=request.user,
-                notes=form.cleaned_data["verification_notes"],
-                latitude=form.cleaned_data["latitude"],
-                longitude=form.cleaned_data["longitude"],
-            )
+            decision(address, form.cleaned_data)
             saved = True
         except ValidationError as error:
             _add_service_errors(form, error)
     if not saved:
         _address_restore(address)
     return _decision_response(request, address, form, saved=saved)
+
+
+@login_required
+@permission_required("customers.change_address", raise_exception=True)
+@require_POST
+def address_verify(request: HttpRequest, address_pk: int) -> HttpResponse:
+    def verify(address, data):
+        services.address_verify(
+            address=address,
+            verified_by=request.user,
+            notes=data["verification_notes"],
+            latitude=data["latitude"],
+            longitude=data["longitude"],
+        )
+
+    return _decide(request, address_pk, _verify_form, verify)
 
 
 @login_required
 @permission_required("customers.change_address", raise_exception=True)
 @require_POST
 def address_reject(request: HttpRequest, address_pk: int) -> HttpResponse:
-    address = _address_for_decision(address_pk)
-    if address.verification_status != Address.VerificationStatus.PENDING:
-        return _already_decided(request, address)
-    form = _reject_form(address, request.POST)
-    saved = False
-    if form.is_valid():
-        try:
-            services.address_reject(
-                address=address,
-                verified_by=request.user,
-                notes=form.cleaned_data["verification_notes"],
-            )
-            saved = True
-        except ValidationError as error:
-            _add_service_errors(form, error)
-    if not saved:
-        _address_restore(address)
-    return _decision_response(request, address, form, saved=saved)
+    def reject(address, data):
+        services.address_reject(
+            address=address, verified_by=request.user, notes=data["verification_notes"]
+        )
+
+    return _decide(request, address_pk, _reject_form, reject)
 
 
 @login_required
