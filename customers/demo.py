@@ -129,6 +129,15 @@ def _order_status(rng: random.Random, age_days: float) -> str:
     return rng.choices(["delivered", "returned", "refunded", "cancelled"], weights=[88, 4, 3, 5])[0]
 
 
+def _bulk_create_backdated(model, objects: list, field: str) -> None:
+    """bulk_create, then put back the dates that auto_now_add overwrote with now."""
+    dates = [getattr(obj, field) for obj in objects]
+    model.objects.bulk_create(objects, batch_size=1000)
+    for obj, value in zip(objects, dates, strict=True):
+        setattr(obj, field, value)
+    model.objects.bulk_update(objects, [field], batch_size=1000)
+
+
 @transaction.atomic
 def demo_data_create(*, size: DemoSize, seed: int = 42) -> dict[str, int]:
     """Create the demo shop. Returns how many rows of each kind were made."""
@@ -205,9 +214,7 @@ def demo_data_create(*, size: DemoSize, seed: int = 42) -> dict[str, int]:
             )
         )
         first_orders.append(first_order)
-    Customer.objects.bulk_create(customers, batch_size=1000)
-    # auto_now_add stamped every row with now; give them their real sign-up dates.
-    Customer.objects.bulk_update(customers, ["created_at"], batch_size=1000)
+    _bulk_create_backdated(Customer, customers, "created_at")
 
     orders, order_lines = [], []
     number = Order.objects.count()
@@ -297,11 +304,10 @@ def demo_data_create(*, size: DemoSize, seed: int = 42) -> dict[str, int]:
                     verification_status=rng.choices(
                         ["verified", "pending", "rejected"], weights=[75, 20, 5]
                     )[0],
-                    created_at=customer.created_at + timedelta(days=rng.uniform(0, 5)),
+                    created_at=min(now, customer.created_at + timedelta(days=rng.uniform(0, 5))),
                 )
             )
-    Address.objects.bulk_create(addresses, batch_size=1000)
-    Address.objects.bulk_update(addresses, ["created_at"], batch_size=1000)
+    _bulk_create_backdated(Address, addresses, "created_at")
 
     notes = []
     for customer in customers:
@@ -322,18 +328,22 @@ def demo_data_create(*, size: DemoSize, seed: int = 42) -> dict[str, int]:
                         if follow_up
                         else None,
                         done=follow_up and rng.random() < 0.3,
-                        created_at=now - timedelta(days=rng.uniform(0, 60)),
+                        created_at=max(
+                            customer.created_at, now - timedelta(days=rng.uniform(0, 60))
+                        ),
                     )
                 )
-    Note.objects.bulk_create(notes, batch_size=1000)
-    Note.objects.bulk_update(notes, ["created_at"], batch_size=1000)
+    _bulk_create_backdated(Note, notes, "created_at")
 
     customer_tags = []
     for customer in customers:
         if rng.random() < 0.3:
             for tag in rng.sample(tags, k=rng.randint(1, 2)):
-                customer_tags.append(CustomerTag(customer=customer, tag=tag))
-    CustomerTag.objects.bulk_create(customer_tags, batch_size=1000)
+                added_at = customer.created_at + timedelta(days=rng.uniform(0, 90))
+                customer_tags.append(
+                    CustomerTag(customer=customer, tag=tag, added_at=min(added_at, now))
+                )
+    _bulk_create_backdated(CustomerTag, customer_tags, "added_at")
 
     customer_stats_recompute(customer_ids=[customer.pk for customer in customers])
     return {

@@ -51,3 +51,14 @@ def test_seed_demo_looks_like_a_shop():
     assert Note.objects.exists()
     assert Tag.objects.annotate(n=Count("customer_tags")).filter(n__gt=0).count() >= 5
     assert OrderItem.objects.values("category").distinct().count() >= 5
+
+
+def test_seed_demo_backdates_history():
+    from django.utils import timezone
+
+    call_command("seed_demo", customers=50, orders=200)
+
+    week_ago = timezone.now() - timezone.timedelta(days=7)
+    assert Customer.objects.filter(created_at__lt=week_ago).count() > 25
+    assert Address.objects.filter(created_at__lt=week_ago).exists()
+    assert Note.objects.filter(created_at__lt=week_ago).exists()
