@@ -292,6 +292,15 @@ def demo_data_create(*, size: DemoSize, seed: int = 42) -> dict[str, int]:
                 k=rng.choices([0, 1, 2], weights=[10, 65, 25])[0],
             )
         ):
+            created_at = min(now, customer.created_at + timedelta(days=rng.uniform(0, 5)))
+            # Staff work the queue: old addresses are mostly decided, recent ones still wait.
+            recent = now - created_at < timedelta(days=45)
+            status = rng.choices(
+                ["verified", "pending", "rejected"], weights=[30, 65, 5] if recent else [90, 3, 7]
+            )[0]
+            decided_at = None
+            if status != "pending":
+                decided_at = min(now, created_at + timedelta(days=rng.uniform(0, 10)))
             addresses.append(
                 Address(
                     customer=customer,
@@ -301,10 +310,10 @@ def demo_data_create(*, size: DemoSize, seed: int = 42) -> dict[str, int]:
                     postal_code=fake.postcode(),
                     country=code,
                     is_default=position == 0,
-                    verification_status=rng.choices(
-                        ["verified", "pending", "rejected"], weights=[75, 20, 5]
-                    )[0],
-                    created_at=min(now, customer.created_at + timedelta(days=rng.uniform(0, 5))),
+                    verification_status=status,
+                    verified_at=decided_at,
+                    verification_notes="Checked against the postal register." if decided_at else "",
+                    created_at=created_at,
                 )
             )
     _bulk_create_backdated(Address, addresses, "created_at")
