@@ -22,6 +22,13 @@ SUPPORT = (
     "customers.view_address",
     "customers.add_address",
     "customers.change_address",
+    # At the counter: see a customer's points and redeem a reward for them.
+    "loyalty.view_loyaltyprogram",
+    "loyalty.view_loyaltyaccount",
+    "loyalty.view_loyaltytransaction",
+    "loyalty.view_reward",
+    "loyalty.view_redemption",
+    "loyalty.add_redemption",
 )
 MARKETING = (
     "customers.view_customer",
@@ -30,10 +37,28 @@ MARKETING = (
     "customers.view_note",
 )
 
+LOYALTY_MANAGERS = (
+    "customers.view_customer",
+    "customers.view_order",
+    *(
+        f"loyalty.{action}_{model}"
+        for model in (
+            "loyaltyprogram",
+            "tier",
+            "reward",
+            "loyaltyaccount",
+            "pointlot",
+            "loyaltytransaction",
+            "redemption",
+        )
+        for action in ("view", "add", "change", "delete")
+    ),
+)
+
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "Support": SUPPORT,
     "Marketing": MARKETING,
-    "Loyalty managers": (),
+    "Loyalty managers": LOYALTY_MANAGERS,
 }
 
 # Managers hold every permission of these apps, without being superusers.

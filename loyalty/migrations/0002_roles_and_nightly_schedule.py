@@ -1,0 +1,34 @@
+"""Loyalty permissions for the staff groups, and the nightly run on the beat schedule (editable in
+admin under Periodic tasks)."""
+
+from django.db import migrations
+
+from customers.roles import staff_groups_sync
+
+NIGHTLY = "Loyalty: release, expire, tiers"
+
+
+def forwards(apps, schema_editor):
+    staff_groups_sync(apps=apps)
+    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    schedule, _ = CrontabSchedule.objects.get_or_create(
+        minute="30", hour="2", day_of_week="*", day_of_month="*", month_of_year="*"
+    )
+    PeriodicTask.objects.get_or_create(
+        name=NIGHTLY, defaults={"task": "loyalty.nightly", "crontab": schedule}
+    )
+
+
+def backwards(apps, schema_editor):
+    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=NIGHTLY).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("loyalty", "0001_initial"),
+        ("customers", "0003_staff_groups"),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
+    ]
+
+    operations = [migrations.RunPython(forwards, backwards)]
