@@ -118,7 +118,7 @@ def loyalty_account_enroll(*, customer: Customer, program: LoyaltyProgram) -> Lo
 def _account_locked(customer_id: int, program: LoyaltyProgram) -> LoyaltyAccount:
     """The customer's account in the program, created if missing, locked for this transaction."""
     account, _ = (
-        LoyaltyAccount.objects.select_for_update()
+        LoyaltyAccount.objects.select_for_update(of=("self",))
         .select_related("tier")
         .get_or_create(
             customer_id=customer_id,
@@ -425,7 +425,9 @@ def loyalty_redemption_cancel(*, redemption: Redemption, cancelled_by=None) -> R
     with transaction.atomic():
         account = LoyaltyAccount.objects.select_for_update().get(pk=redemption.account_id)
         locked = (
-            Redemption.objects.select_for_update().select_related("reward").get(pk=redemption.pk)
+            Redemption.objects.select_for_update(of=("self",))
+            .select_related("reward")
+            .get(pk=redemption.pk)
         )
         if locked.status != Redemption.Status.ISSUED:
             raise ValidationError(
@@ -474,7 +476,9 @@ def loyalty_points_adjust(
         raise ValidationError(errors)
     with transaction.atomic():
         locked = (
-            LoyaltyAccount.objects.select_for_update().select_related("program").get(pk=account.pk)
+            LoyaltyAccount.objects.select_for_update(of=("self",))
+            .select_related("program")
+            .get(pk=account.pk)
         )
         lot = None
         if points > 0:
