@@ -16,7 +16,7 @@ from django.utils import timezone
 from faker import Faker
 
 from customers.models import Address, Customer, CustomerTag, Note, Order, OrderItem, Tag
-from customers.services import customer_stats_recompute
+from customers.services import orders_bulk_sync
 
 DEMO_PREFIX = "DEMO-"
 
@@ -354,7 +354,7 @@ def demo_data_create(*, size: DemoSize, seed: int = 42) -> dict[str, int]:
                 )
     _bulk_create_backdated(CustomerTag, customer_tags, "added_at")
 
-    customer_stats_recompute(customer_ids=[customer.pk for customer in customers])
+    orders_bulk_sync(customer_ids=[customer.pk for customer in customers])
     return {
         "customers": len(customers),
         "orders": len(orders),

@@ -28,7 +28,7 @@ from customers.models import (
     OrderStatusChange,
     Tag,
 )
-from customers.signals import order_delivered, order_delivery_reverted
+from customers.signals import order_delivered, order_delivery_reverted, orders_bulk_changed
 
 CUSTOMER_EDITABLE_FIELDS = frozenset(
     field.name
@@ -248,6 +248,16 @@ def customer_stats_recompute(*, customer_ids: Iterable[int] | None = None) -> in
     with transaction.atomic():
         for start in range(0, len(ids), RECOMPUTE_CHUNK):
             drifted += _stats_recompute_chunk(ids[start : start + RECOMPUTE_CHUNK])
+    return drifted
+
+
+def orders_bulk_sync(*, customer_ids: Iterable[int] | None = None) -> int:
+    """What every bulk path (bulk_create, QuerySet.update, an import) calls afterwards: the
+    customers' stats are recomputed and the other apps catch up (loyalty awards the points the
+    delivered orders should have earned). Returns the number of customers whose stats changed."""
+    ids = None if customer_ids is None else sorted(set(customer_ids))
+    drifted = customer_stats_recompute(customer_ids=ids)
+    orders_bulk_changed.send(sender=Order, customer_ids=ids)
     return drifted
 
 

@@ -11,3 +11,7 @@ order_delivered = Signal()
 
 # A delivered order left delivered (returned, refunded, cancelled) and its stats were taken back.
 order_delivery_reverted = Signal()
+
+# Orders were written in bulk (skipping save()) for these customers, and their stats recomputed;
+# ``customer_ids`` is a list, or None for all. Loyalty listens to award what they should earn.
+orders_bulk_changed = Signal()

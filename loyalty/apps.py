@@ -6,10 +6,14 @@ class LoyaltyConfig(AppConfig):
     name = "loyalty"
 
     def ready(self):
-        from customers.signals import order_delivered, order_delivery_reverted
+        from customers.signals import order_delivered, order_delivery_reverted, orders_bulk_changed
         from loyalty import receivers
 
         order_delivered.connect(receivers.order_delivered, dispatch_uid="loyalty_order_delivered")
         order_delivery_reverted.connect(
             receivers.order_delivery_reverted, dispatch_uid="loyalty_order_delivery_reverted"
         )
+        orders_bulk_changed.connect(
+            receivers.orders_bulk_changed, dispatch_uid="loyalty_orders_bulk_changed"
+        )
+        from loyalty import panels  # noqa: F401 - registers the loyalty panel, timeline and card

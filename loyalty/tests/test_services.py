@@ -466,3 +466,26 @@ def test_lot_and_balance_constraints_hold_in_the_database(program):
         LoyaltyAccount.objects.filter(pk=account.pk).update(balance=-1)
     with pytest.raises(IntegrityError), transaction.atomic():
         PointLot.objects.create(account=account, points=5, remaining=6)
+
+
+def test_bulk_sync_after_bulk_insert_awards_points_through_the_signal(program):
+    customer = CustomerFactory()
+    placed = timezone.now() - timedelta(days=2)
+    Order.objects.bulk_create(
+        [
+            Order(
+                customer=customer,
+                number="IMPORT-1",
+                status="delivered",
+                total=Decimal("42"),
+                placed_at=placed,
+                delivered_at=placed,
+            )
+        ]
+    )
+
+    customer_services.orders_bulk_sync(customer_ids=[customer.pk])
+
+    customer.refresh_from_db()
+    assert customer.order_count == 1
+    assert account_of(customer, program).balance == 42
