@@ -209,28 +209,29 @@ def _earn_orders(
     return earns
 
 
-@transaction.atomic
 def loyalty_order_earn(*, order: Order) -> list[LoyaltyTransaction]:
     """Earn points for a delivered order in every running program the customer qualifies for.
 
     Enrols the customer on the first qualifying order where the program enrols automatically,
     unless the customer has can_receive_loyalty off. Safe to call twice.
     """
+    programs = [p for p in programs_running() if order.total >= p.minimum_spend]
+    if not programs:
+        return []
     if not Customer.objects.filter(pk=order.customer_id, can_receive_loyalty=True).exists():
         return []
     earned = []
-    for program in programs_running():
-        if order.total < program.minimum_spend:
-            continue
-        if (
-            not program.auto_enroll
-            and not LoyaltyAccount.objects.filter(
-                customer_id=order.customer_id, program=program
-            ).exists()
-        ):
-            continue
-        account = _account_locked(order.customer_id, program)
-        earned += _earn_orders(account, program, [order], now=timezone.now())
+    with transaction.atomic():
+        for program in programs:
+            if (
+                not program.auto_enroll
+                and not LoyaltyAccount.objects.filter(
+                    customer_id=order.customer_id, program=program
+                ).exists()
+            ):
+                continue
+            account = _account_locked(order.customer_id, program)
+            earned += _earn_orders(account, program, [order], now=timezone.now())
     return earned
 
 
