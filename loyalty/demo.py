@@ -8,16 +8,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from loyalty import services
-from loyalty.models import LoyaltyAccount, LoyaltyProgram, Redemption, Reward, Tier
+from loyalty.models import LoyaltyAccount, LoyaltyProgram, Redemption, Reward
 
 PROGRAM = "Rewards Club"
-
-TIERS = [
-    ("Bronze", 0, "1.00", "Birthday treat."),
-    ("Silver", 500, "1.25", "Free gift wrapping; early access to sales."),
-    ("Gold", 2000, "1.50", "Free shipping on every order; a yearly styling session."),
-    ("Platinum", 5000, "2.00", "Everything in Gold, plus a personal shopper."),
-]
 
 REWARDS = [
     ("Free shipping", "free_shipping", 150, "0", None),
@@ -47,10 +40,7 @@ def loyalty_demo_create(*, seed: int = 42) -> dict[str, int]:
             points_expire_after_days=365,
             pending_days=14,
         )
-        Tier.objects.bulk_create(
-            Tier(program=program, name=n, threshold=t, earn_multiplier=Decimal(m), benefits=b)
-            for n, t, m, b in TIERS
-        )
+        services.loyalty_program_default_tiers_create(program=program)
         Reward.objects.bulk_create(
             Reward(program=program, name=n, reward_type=k, points_cost=c, value=Decimal(v), stock=s)
             for n, k, c, v, s in REWARDS

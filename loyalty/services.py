@@ -96,17 +96,46 @@ def _tier_upgrade(account: LoyaltyAccount, program: LoyaltyProgram, now: datetim
         LoyaltyAccount.objects.filter(pk=account.pk).update(tier=best)
 
 
+DEFAULT_TIERS = (
+    ("Bronze", Decimal(0), Decimal("1"), "Birthday treat."),
+    ("Silver", Decimal(500), Decimal("1.25"), "Free gift wrapping; early access to sales."),
+    ("Gold", Decimal(2000), Decimal("1.5"), "Free shipping on every order."),
+    ("Platinum", Decimal(5000), Decimal("2"), "Everything in Gold, plus a personal shopper."),
+)
+
+
+def loyalty_program_default_tiers_create(*, program: LoyaltyProgram) -> list[Tier]:
+    """Give a program without tiers Bronze, Silver, Gold and Platinum and place its members in
+    them; a program that has tiers is left alone (returns [])."""
+    with transaction.atomic():
+        LoyaltyProgram.objects.select_for_update().get(pk=program.pk)
+        if Tier.objects.filter(program=program).exists():
+            return []
+        tiers = Tier.objects.bulk_create(
+            Tier(program=program, name=name, threshold=threshold, earn_multiplier=m, benefits=b)
+            for name, threshold, m, b in DEFAULT_TIERS
+        )
+        loyalty_tiers_recompute(program_ids=[program.pk])
+    return tiers
+
+
 # Enrolment --------------------------------------------------------------------------------------
 
 
-def loyalty_account_enroll(*, customer: Customer, program: LoyaltyProgram) -> LoyaltyAccount:
-    """Enrol a customer (staff action). Idempotent: an existing account is returned as it is."""
+def loyalty_account_enroll_check(*, customer: Customer, program: LoyaltyProgram) -> None:
+    """Raise the ValidationError loyalty_account_enroll would raise; forms call it to show the
+    refusal at the field before anything is saved."""
     if not customer.can_receive_loyalty:
         raise ValidationError(
             {"customer": f"{customer} has opted out of loyalty programs (can receive loyalty)."}
         )
     if not program.is_running():
         raise ValidationError({"program": f"{program} is not running today."})
+
+
+def loyalty_account_enroll(*, customer: Customer, program: LoyaltyProgram) -> LoyaltyAccount:
+    """Enrol a customer (staff action). Idempotent: an existing account is returned as it is."""
+    loyalty_account_enroll_check(customer=customer, program=program)
     account, _ = LoyaltyAccount.objects.get_or_create(
         customer=customer,
         program=program,
@@ -471,6 +500,8 @@ def loyalty_points_adjust(
     errors = {}
     if not reason:
         errors["reason"] = "Say why the points are adjusted."
+    elif len(reason) > LoyaltyTransaction._meta.get_field("description").max_length:
+        errors["reason"] = "Keep the reason under 255 characters."
     if not points:
         errors["points"] = "Enter a number of points other than zero."
     if errors:
@@ -576,13 +607,18 @@ def loyalty_points_expire(*, now: datetime | None = None) -> int:
     return expired_accounts
 
 
-def loyalty_tiers_recompute(*, now: datetime | None = None) -> int:
+def loyalty_tiers_recompute(
+    *, now: datetime | None = None, program_ids: Iterable[int] | None = None
+) -> int:
     """Set every account's tier from its program's basis, up or down, set-based per program.
     Spending points never lowers a tier: the bases count points earned, not the balance.
     Returns how many accounts changed tier."""
     now = now or timezone.now()
     changed = 0
-    for program in LoyaltyProgram.objects.prefetch_related("tiers"):
+    programs = LoyaltyProgram.objects.prefetch_related("tiers")
+    if program_ids is not None:
+        programs = programs.filter(pk__in=list(program_ids))
+    for program in programs:
         tiers = sorted(program.tiers.all(), key=lambda tier: tier.threshold, reverse=True)
         if not tiers:
             continue
