@@ -11,6 +11,7 @@ urlpatterns = [
     path("", views.dashboard, name="home"),
     path("health/", views.health, name="health"),
     path("customers/", include("customers.urls")),
+    path("loyalty/", include("loyalty.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
