@@ -588,3 +588,46 @@ class CustomerTag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer} · {self.tag}"
+
+
+class AnalyticsRun(models.Model):
+    """One nightly scoring run: when, which model, what it fitted, how long each step took."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Model(models.TextChoices):
+        MBGNBD = "mbgnbd", "MBG/NBD"
+        BGNBD = "bgnbd", "BG/NBD"
+
+    as_of = models.DateField()
+    model_name = models.CharField(max_length=10, choices=Model.choices, default=Model.MBGNBD)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    customers_scored = models.PositiveIntegerField(default=0)
+    customers_with_orders = models.PositiveIntegerField(default=0)
+    parameters = models.JSONField(default=dict, blank=True, help_text="Fitted model parameters.")
+    log_likelihood = models.FloatField(null=True, blank=True)
+    fallback_used = models.BooleanField(default=False)
+    fallback_reason = models.CharField(max_length=255, blank=True)
+    drift_count = models.PositiveIntegerField(
+        default=0, help_text="Customers whose stored stats disagreed with their orders (fixed)."
+    )
+    step_timings = models.JSONField(default=dict, blank=True, help_text="Seconds per step.")
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
+    current_step = models.CharField(max_length=50, blank=True)
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        get_latest_by = "created_at"
+
+    def __str__(self) -> str:
+        return f"{self.get_model_name_display()} as of {self.as_of} ({self.get_status_display()})"
