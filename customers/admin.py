@@ -243,3 +243,6 @@ class AddressAdmin(admin.ModelAdmin):
     autocomplete_fields = ("customer",)
     show_full_result_count = False
     readonly_fields = ("verified_by", "verified_at", "created_at")
+
+
+from customers import admin_analytics  # noqa: E402,F401 - registers the AnalyticsRun admin

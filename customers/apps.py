@@ -7,11 +7,11 @@ class CustomersConfig(AppConfig):
     name = "customers"
 
     def ready(self):
-        from customers import receivers, timeline  # noqa: F401 - timeline registers its sources
+        # Importing these registers the app's timeline sources, panels and dashboard cards.
+        from customers import analytics_panels, dashboard, receivers, timeline  # noqa: F401
         from customers.models import Order
 
         post_save.connect(receivers.order_saved, sender=Order, dispatch_uid="customers_order_saved")
         post_delete.connect(
             receivers.order_deleted, sender=Order, dispatch_uid="customers_order_deleted"
         )
-        from customers import dashboard  # noqa: F401  (registers the dashboard cards)

@@ -221,7 +221,11 @@ def demo_data_create(*, size: DemoSize, seed: int = 42) -> dict[str, int]:
     for customer, order_total, first_order in zip(customers, counts, first_orders, strict=True):
         if not order_total:
             continue
-        span = (now - first_order).total_seconds()
+        # Half the repeat buyers have stopped coming by now: their orders end at a random date.
+        active_until = now
+        if order_total > 1 and rng.random() < 0.5:
+            active_until = first_order + (now - first_order) * rng.uniform(0.05, 0.9)
+        span = (active_until - first_order).total_seconds()
         moments = sorted(
             [first_order]
             + [

@@ -7,3 +7,38 @@ def customer_stats_reconcile(customer_ids: list[int] | None = None) -> int:
     from customers.services import customer_stats_recompute
 
     return customer_stats_recompute(customer_ids=customer_ids)
+
+
+@shared_task(name="customers.analytics_run", soft_time_limit=30 * 60, time_limit=35 * 60)
+def analytics_run(
+    run_id: int | None = None, as_of: str | None = None, model: str = "mbgnbd"
+) -> int | None:
+    """Score every customer (RFM, churn risk, predicted value). With run_id, carry out that queued
+    AnalyticsRun, or do nothing if it has already finished; without, start a new run (the nightly
+    schedule). Returns the run's id, or None when there was nothing to do."""
+    import datetime
+    import logging
+
+    from customers.analytics.run import AnalyticsAlreadyRunning
+    from customers.analytics.run import analytics_run as run_analytics
+    from customers.models import AnalyticsRun
+
+    logger = logging.getLogger(__name__)
+    finished = (AnalyticsRun.Status.SUCCEEDED, AnalyticsRun.Status.FAILED)
+    try:
+        if run_id is None:
+            run = run_analytics(
+                as_of=datetime.date.fromisoformat(as_of) if as_of else None, model=model
+            )
+        else:
+            run = AnalyticsRun.objects.filter(pk=run_id).first()
+            if run is None or run.status in finished:
+                # A redelivered or repeated message: the run it names is gone or already done.
+                logger.info("Analytics run %s is missing or finished; nothing to do.", run_id)
+                return None
+            run = run_analytics(as_of=run.as_of, model=run.model_name, run=run)
+    except AnalyticsAlreadyRunning as error:
+        # Not a failure of this job: the other run scores the customers; its row says so.
+        logger.warning("Analytics run not started: %s", error)
+        return None
+    return run.pk

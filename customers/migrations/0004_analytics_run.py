@@ -4,39 +4,79 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0003_staff_groups'),
+        ("customers", "0003_staff_groups"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AnalyticsRun',
+            name="AnalyticsRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('as_of', models.DateField()),
-                ('model_name', models.CharField(choices=[('mbgnbd', 'MBG/NBD'), ('bgnbd', 'BG/NBD')], default='mbgnbd', max_length=10)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='queued', max_length=10)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('duration_seconds', models.FloatField(blank=True, null=True)),
-                ('customers_scored', models.PositiveIntegerField(default=0)),
-                ('customers_with_orders', models.PositiveIntegerField(default=0)),
-                ('parameters', models.JSONField(blank=True, default=dict, help_text='Fitted model parameters.')),
-                ('log_likelihood', models.FloatField(blank=True, null=True)),
-                ('fallback_used', models.BooleanField(default=False)),
-                ('fallback_reason', models.CharField(blank=True, max_length=255)),
-                ('drift_count', models.PositiveIntegerField(default=0, help_text='Customers whose stored stats disagreed with their orders (fixed).')),
-                ('step_timings', models.JSONField(blank=True, default=dict, help_text='Seconds per step.')),
-                ('progress', models.PositiveSmallIntegerField(default=0, help_text='Percent done.')),
-                ('current_step', models.CharField(blank=True, max_length=50)),
-                ('error', models.TextField(blank=True)),
-                ('task_id', models.CharField(blank=True, max_length=255)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("as_of", models.DateField()),
+                (
+                    "model_name",
+                    models.CharField(
+                        choices=[("mbgnbd", "MBG/NBD"), ("bgnbd", "BG/NBD")],
+                        default="mbgnbd",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("duration_seconds", models.FloatField(blank=True, null=True)),
+                ("customers_scored", models.PositiveIntegerField(default=0)),
+                ("customers_with_orders", models.PositiveIntegerField(default=0)),
+                (
+                    "parameters",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Fitted model parameters."
+                    ),
+                ),
+                ("log_likelihood", models.FloatField(blank=True, null=True)),
+                ("fallback_used", models.BooleanField(default=False)),
+                ("fallback_reason", models.CharField(blank=True, max_length=255)),
+                (
+                    "drift_count",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="Customers whose stored stats disagreed with their orders (fixed).",
+                    ),
+                ),
+                (
+                    "step_timings",
+                    models.JSONField(blank=True, default=dict, help_text="Seconds per step."),
+                ),
+                (
+                    "progress",
+                    models.PositiveSmallIntegerField(default=0, help_text="Percent done."),
+                ),
+                ("current_step", models.CharField(blank=True, max_length=50)),
+                ("error", models.TextField(blank=True)),
+                ("task_id", models.CharField(blank=True, max_length=255)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'get_latest_by': 'created_at',
+                "ordering": ["-created_at", "-id"],
+                "get_latest_by": "created_at",
             },
         ),
     ]

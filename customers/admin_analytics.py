@@ -1,0 +1,261 @@
+"""The nightly analytics runs in admin: a read-only record of each run, "Run now", and a page
+that follows a run's progress."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
+
+from customers.analytics_ops import analytics_run_in_progress, analytics_run_queue
+from customers.models import AnalyticsRun
+
+ACTIVE = (AnalyticsRun.Status.QUEUED, AnalyticsRun.Status.RUNNING)
+
+
+class RunNowForm(forms.Form):
+    model = forms.ChoiceField(
+        choices=AnalyticsRun.Model.choices, initial=AnalyticsRun.Model.MBGNBD, required=False
+    )
+
+    def clean_model(self):
+        return self.cleaned_data["model"] or AnalyticsRun.Model.MBGNBD
+
+
+def _number(value) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _parameter_rows(values: dict, prefix: str = ""):
+    """Fitted parameters may be grouped by model ({"mbgnbd": {...}, "gamma_gamma": {...}})."""
+    for key, value in values.items():
+        if isinstance(value, dict):
+            yield from _parameter_rows(value, f"{prefix}{key}.")
+        else:
+            yield (f"{prefix}{key}", _number(value))
+
+
+@admin.register(AnalyticsRun)
+class AnalyticsRunAdmin(admin.ModelAdmin):
+    """Runs are written by the run itself (nightly, "Run now" or the analytics_run command);
+    here they are only viewed."""
+
+    change_list_template = "admin/customers/analyticsrun/change_list.html"
+    change_form_template = "admin/customers/analyticsrun/change_form.html"
+    list_display = (
+        "as_of",
+        "model_name",
+        "status",
+        "customers_scored",
+        "fallback_used",
+        "drift_count",
+        "duration",
+        "started_at",
+    )
+    list_filter = ("status", "model_name", "fallback_used")
+    show_full_result_count = False
+    date_hierarchy = "as_of"
+    fieldsets = (
+        (None, {"fields": ("as_of", "model_name", "status", "progress_summary", "task_id")}),
+        (
+            "Result",
+            {
+                "fields": (
+                    ("customers_scored", "customers_with_orders"),
+                    "fitted_parameters",
+                    "log_likelihood",
+                    ("fallback_used", "fallback_reason"),
+                    "drift_count",
+                )
+            },
+        ),
+        ("Timing", {"fields": (("started_at", "finished_at"), "duration", "timings")}),
+        ("Error", {"fields": ("error_text",)}),
+    )
+    readonly_fields = (
+        "as_of",
+        "model_name",
+        "status",
+        "progress_summary",
+        "task_id",
+        "customers_scored",
+        "customers_with_orders",
+        "fitted_parameters",
+        "log_likelihood",
+        "fallback_used",
+        "fallback_reason",
+        "drift_count",
+        "started_at",
+        "finished_at",
+        "duration",
+        "timings",
+        "error_text",
+    )
+
+    def has_add_permission(self, request):
+        # A run is started with "Run now", which needs the add permission; there is no add form.
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    # Columns and fields ---------------------------------------------------------------------
+
+    @admin.display(description="Duration", ordering="duration_seconds")
+    def duration(self, run):
+        return f"{run.duration_seconds:.1f} s" if run.duration_seconds is not None else None
+
+    @admin.display(description="Progress")
+    def progress_summary(self, run):
+        step = f", {run.current_step}" if run.current_step else ""
+        if run.status not in ACTIVE:
+            return f"{run.progress}%{step}"
+        return format_html(
+            '{}%{} — <a href="{}">follow the progress</a>',
+            run.progress,
+            step,
+            self._progress_url(run),
+        )
+
+    @admin.display(description="Fitted parameters")
+    def fitted_parameters(self, run):
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td></tr>", _parameter_rows(run.parameters or {})
+        )
+        if not rows:
+            return "None (the fallback heuristic has no fitted parameters)."
+        return format_html(
+            "<table><thead><tr><th>Parameter</th><th>Value</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
+
+    @admin.display(description="Seconds per step")
+    def timings(self, run):
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td></tr>",
+            ((step, _number(seconds)) for step, seconds in (run.step_timings or {}).items()),
+        )
+        if not rows:
+            return None
+        return format_html(
+            "<table><thead><tr><th>Step</th><th>Seconds</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    @admin.display(description="Error")
+    def error_text(self, run):
+        return format_html("<pre>{}</pre>", run.error) if run.error else None
+
+    # Run now and the progress page ----------------------------------------------------------
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        view = self.admin_site.admin_view
+        # Before the default URLs: their "<path:object_id>/" would swallow ".../progress/".
+        return [
+            path(
+                "run-now/",
+                view(require_POST(self.run_now_view)),
+                name="{}_{}_run_now".format(*info),
+            ),
+            path(
+                "<path:object_id>/progress/",
+                view(self.progress_view),
+                name="{}_{}_progress".format(*info),
+            ),
+            path(
+                "<path:object_id>/progress/fragment/",
+                view(self.progress_fragment_view),
+                name="{}_{}_progress_fragment".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def _url(self, name: str, *args) -> str:
+        opts = self.opts
+        return reverse(
+            f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_{name}", args=args
+        )
+
+    def _progress_url(self, run) -> str:
+        return self._url("progress", quote(run.pk))
+
+    def has_run_permission(self, request) -> bool:
+        return request.user.has_perm(f"{self.opts.app_label}.add_{self.opts.model_name}")
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_run_now": self.has_run_permission(request),
+            "run_now_form": RunNowForm(),
+            "run_now_url": self._url("run_now"),
+            "run_in_progress": analytics_run_in_progress(),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def run_now_view(self, request):
+        if not self.has_run_permission(request):
+            raise PermissionDenied
+        changelist_url = self._url("changelist")
+        form = RunNowForm(request.POST)
+        if not form.is_valid():
+            self.message_user(request, f"Not started: {form.errors['model'][0]}", messages.ERROR)
+            return HttpResponseRedirect(changelist_url)
+        running = analytics_run_in_progress()
+        if running is not None:
+            self.message_user(
+                request,
+                f"Not started: run {running.pk} is still {running.get_status_display().lower()}.",
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(self._progress_url(running))
+        run = analytics_run_queue(model=form.cleaned_data["model"], requested_by=request.user)
+        # The history of the run names who started it.
+        self.log_addition(request, run, f"Run now ({run.model_name}).")
+        self.message_user(request, f"Analytics run {run.pk} started.", messages.SUCCESS)
+        return HttpResponseRedirect(self._progress_url(run))
+
+    def _run_for(self, request, object_id) -> AnalyticsRun:
+        run = self.get_object(request, unquote(object_id))
+        if run is None:
+            raise Http404(f"No analytics run with id {object_id!r}.")
+        if not self.has_view_permission(request, run):
+            raise PermissionDenied
+        return run
+
+    def _progress_context(self, run) -> dict:
+        return {
+            "run": run,
+            "active": run.status in ACTIVE,
+            "steps_done": list((run.step_timings or {}).items()),
+            "fragment_url": self._url("progress_fragment", quote(run.pk)),
+            "detail_url": self._url("change", quote(run.pk)),
+        }
+
+    def progress_view(self, request, object_id):
+        run = self._run_for(request, object_id)
+        context = {
+            **self.admin_site.each_context(request),
+            **self._progress_context(run),
+            "title": f"Analytics run {run.pk}: progress",
+            "opts": self.opts,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/customers/analyticsrun/progress.html", context)
+
+    def progress_fragment_view(self, request, object_id):
+        run = self._run_for(request, object_id)
+        return TemplateResponse(
+            request,
+            "admin/customers/analyticsrun/progress_fragment.html",
+            self._progress_context(run),
+        )

@@ -1,0 +1,354 @@
+"""The nightly scoring run: one pass over delivered orders, as of a date.
+
+Steps (each timed into AnalyticsRun.step_timings):
+1. reconcile: the denormalised customer stats are recomputed from the orders; drift is counted.
+2. aggregate: one SQL query summarises each customer's delivered orders up to the as-of date by
+   purchase day (several orders on one day are one purchase).
+3. rfm: R, F, M scores and the segment.
+4. churn: the MBG/NBD (default) or BG/NBD model is fitted by maximum likelihood, on a random
+   sample of customers when there are many (the estimates of four parameters barely move past a
+   few tens of thousands), then p_alive and expected orders are computed for everyone.
+5. spend: the Gamma-Gamma model, for expected spend per order, hence predicted value (CLV).
+6. write: the scores go into a temporary table and one UPDATE ... FROM rewrites only the
+   customers whose scores changed; customers without a delivered order become "Prospect".
+Too little data (fewer than CRM_ANALYTICS_MIN_CUSTOMERS customers with a purchase) or a fit that
+does not converge uses the recency/frequency heuristic below instead, and the run says so.
+"""
+
+import time
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.utils import timezone
+
+from customers.analytics import churn, rfm, spend
+from customers.models import AnalyticsRun, Customer, Order
+from customers.services import customer_stats_recompute
+
+LOCK_KEY = 0x43524D01  # an arbitrary constant: the advisory lock of the analytics run
+HORIZON_DAYS = 90
+CLV_DAYS = 365
+
+
+class AnalyticsAlreadyRunning(Exception):
+    pass
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+# The lock -------------------------------------------------------------------------------------
+
+
+def _lock_acquire() -> bool:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
+            return bool(cursor.fetchone()[0])
+    return cache.add("crm-analytics-run-lock", "locked", timeout=6 * 3600)
+
+
+def _lock_release() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+    else:
+        cache.delete("crm-analytics-run-lock")
+
+
+# Reading --------------------------------------------------------------------------------------
+
+
+def _epoch_day(column: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"({column} - DATE '1970-01-01')"
+    return f"CAST(julianday({column}) - 2440587.5 AS INTEGER)"
+
+
+def customer_summaries(as_of: date) -> dict[str, np.ndarray]:
+    """Per customer with a delivered order placed on or before as_of: first and last purchase
+    day (days since 1970), purchase days, orders, spend, and the spend of the first day."""
+    qn = connection.ops.quote_name
+    orders = qn(Order._meta.db_table)
+    day = (
+        "DATE(placed_at)"
+        if connection.vendor == "sqlite"
+        else "(placed_at AT TIME ZONE 'UTC')::date"
+    )
+    end = connection.ops.adapt_datetimefield_value(
+        datetime.combine(as_of + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    )
+    sql = f"""
+        WITH days AS (
+            SELECT customer_id, {day} AS day, SUM(total) AS value, COUNT(*) AS orders
+            FROM {orders}
+            WHERE status = %s AND placed_at < %s
+            GROUP BY customer_id, {day}
+        ),
+        firsts AS (SELECT customer_id, MIN(day) AS first_day FROM days GROUP BY customer_id)
+        SELECT d.customer_id,
+               {_epoch_day("f.first_day")} AS first_day,
+               {_epoch_day("MAX(d.day)")} AS last_day,
+               COUNT(*) AS purchase_days,
+               SUM(d.orders) AS orders,
+               CAST(SUM(d.value) AS FLOAT) AS spend,
+               CAST(SUM(CASE WHEN d.day = f.first_day THEN d.value ELSE 0 END) AS FLOAT)
+                   AS first_value
+        FROM days d JOIN firsts f ON f.customer_id = d.customer_id
+        GROUP BY d.customer_id, f.first_day
+        ORDER BY d.customer_id
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [Order.Status.DELIVERED.value, end])
+        rows = cursor.fetchall()
+    data = np.array(rows, dtype=float).reshape(-1, 7)
+    names = (
+        "customer_id",
+        "first_day",
+        "last_day",
+        "purchase_days",
+        "orders",
+        "spend",
+        "first_value",
+    )
+    return {name: data[:, index] for index, name in enumerate(names)}
+
+
+# The fallback heuristic -----------------------------------------------------------------------
+
+
+def heuristic_scores(x, t_x, T, orders, spend_total):
+    """Used when the models cannot be trusted. A customer's usual gap between purchases is
+    t_x / x (or the median gap of repeat buyers for one-time buyers, 90 days if there are none);
+    they are probably still active while the days since their last purchase are small against it:
+    p_alive = exp(-days_since / (3 x gap)). Expected orders in t days = p_alive x t / gap; the
+    expected order value is the customer's own average."""
+    repeat = x > 0
+    gaps = np.where(repeat, t_x / np.maximum(x, 1), np.nan)
+    typical = float(np.nanmedian(gaps)) if repeat.any() else 90.0
+    gap = np.where(repeat, np.maximum(gaps, 1.0), max(typical, 1.0))
+    days_since = T - t_x
+    alive = np.exp(-days_since / (3.0 * gap))
+    per_order = spend_total / np.maximum(orders, 1)
+    return alive, alive * HORIZON_DAYS / gap, alive * CLV_DAYS / gap, per_order
+
+
+# Writing --------------------------------------------------------------------------------------
+
+SCORE_COLUMNS = (
+    ("rfm_recency", "smallint"),
+    ("rfm_frequency", "smallint"),
+    ("rfm_monetary", "smallint"),
+    ("rfm_segment", "varchar(30)"),
+    ("churn_risk", "double precision"),
+    ("p_alive", "double precision"),
+    ("expected_orders_90d", "double precision"),
+    ("predicted_clv", "numeric(14, 2)"),
+)
+
+
+def write_scores(ids, columns: dict[str, np.ndarray], scored_at: datetime) -> int:
+    """Set-based: the scores into a temporary table, then one UPDATE ... FROM for the rows whose
+    scores differ, and one UPDATE for customers without a purchase (Prospect). Returns rows
+    rewritten."""
+    qn = connection.ops.quote_name
+    customers = qn(Customer._meta.db_table)
+    names = [name for name, _ in SCORE_COLUMNS]
+    rows = zip(
+        (int(i) for i in ids),
+        *(columns[name].tolist() for name in names),
+        strict=True,
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS analytics_scores")
+        definition = ", ".join(f"{name} {kind}" for name, kind in SCORE_COLUMNS)
+        cursor.execute(f"CREATE TEMP TABLE analytics_scores (id bigint PRIMARY KEY, {definition})")
+        if connection.vendor == "postgresql":
+            with cursor.copy(f"COPY analytics_scores (id, {', '.join(names)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute("ANALYZE analytics_scores")
+        else:
+            placeholders = ", ".join(["%s"] * (len(names) + 1))
+            cursor.executemany(f"INSERT INTO analytics_scores VALUES ({placeholders})", list(rows))
+        assignments = ", ".join(f"{name} = s.{name}" for name in names)
+        differs = " OR ".join(f"{customers}.{name} IS DISTINCT FROM s.{name}" for name in names)
+        cursor.execute(
+            f"UPDATE {customers} SET {assignments}, analytics_at = %s FROM analytics_scores s "
+            f"WHERE {customers}.id = s.id AND ({differs})",
+            [scored_at],
+        )
+        rewritten = cursor.rowcount
+        cursor.execute(
+            f"UPDATE {customers} SET rfm_segment = %s, rfm_recency = NULL, rfm_frequency = NULL, "
+            "rfm_monetary = NULL, churn_risk = NULL, p_alive = NULL, expected_orders_90d = NULL, "
+            "predicted_clv = NULL, analytics_at = %s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM analytics_scores s WHERE s.id = {customers}.id) "
+            "AND (rfm_segment IS DISTINCT FROM %s OR churn_risk IS NOT NULL "
+            "OR rfm_recency IS NOT NULL OR predicted_clv IS NOT NULL)",
+            [rfm.PROSPECT, scored_at, rfm.PROSPECT],
+        )
+        rewritten += cursor.rowcount
+        cursor.execute("DROP TABLE analytics_scores")
+    return rewritten
+
+
+# The run --------------------------------------------------------------------------------------
+
+
+class _Steps:
+    """Times each step and reports progress on the run's row as it goes."""
+
+    def __init__(self, run: AnalyticsRun, total: int):
+        self.run, self.total, self.done = run, total, 0
+
+    def __call__(self, name: str):
+        self.name = name
+        AnalyticsRun.objects.filter(pk=self.run.pk).update(current_step=name)
+        return self
+
+    def __enter__(self):
+        self.started = time.perf_counter()
+
+    def __exit__(self, *exc):
+        if exc[0] is None:
+            self.run.step_timings[self.name] = round(time.perf_counter() - self.started, 3)
+            self.done += 1
+            self.run.progress = round(100 * self.done / self.total)
+            AnalyticsRun.objects.filter(pk=self.run.pk).update(
+                step_timings=self.run.step_timings, progress=self.run.progress
+            )
+
+
+def analytics_run(
+    *, as_of: date | None = None, model: str = "mbgnbd", run: AnalyticsRun | None = None
+) -> AnalyticsRun:
+    """Score every customer as of a date (default today) and record the run. Safe to run twice;
+    two runs at once cannot interleave (the second raises AnalyticsAlreadyRunning)."""
+    if run is None:
+        run = AnalyticsRun.objects.create(as_of=as_of or timezone.localdate(), model_name=model)
+    as_of, model = as_of or run.as_of, run.model_name
+    churn._check(model)
+    run.as_of, run.status, run.started_at = as_of, AnalyticsRun.Status.RUNNING, timezone.now()
+    run.step_timings, run.progress, run.error = {}, 0, ""
+    run.save(
+        update_fields=[
+            "as_of",
+            "model_name",
+            "status",
+            "started_at",
+            "step_timings",
+            "progress",
+            "error",
+        ]
+    )
+    if not _lock_acquire():
+        _finish(run, AnalyticsRun.Status.FAILED, error="Another analytics run is in progress.")
+        raise AnalyticsAlreadyRunning("Another analytics run is in progress.")
+    started = time.perf_counter()
+    try:
+        _score(run, as_of, model, _Steps(run, total=6))
+    except Exception as error:
+        _finish(run, AnalyticsRun.Status.FAILED, error=f"{error.__class__.__name__}: {error}")
+        raise
+    finally:
+        _lock_release()
+    run.duration_seconds = round(time.perf_counter() - started, 3)
+    _finish(run, AnalyticsRun.Status.SUCCEEDED)
+    return run
+
+
+def _finish(run: AnalyticsRun, status: str, error: str = "") -> None:
+    run.status, run.error, run.finished_at = status, error, timezone.now()
+    if status == AnalyticsRun.Status.SUCCEEDED:
+        run.progress, run.current_step = 100, ""
+    run.save()
+
+
+def _score(run: AnalyticsRun, as_of: date, model: str, step: _Steps) -> None:
+    with step("reconcile"):
+        run.drift_count = customer_stats_recompute()
+
+    with step("aggregate"):
+        data = customer_summaries(as_of)
+        as_of_day = (as_of - date(1970, 1, 1)).days
+        x = data["purchase_days"] - 1
+        t_x = data["last_day"] - data["first_day"]
+        T = as_of_day - data["first_day"]
+        orders, spend_total = data["orders"], data["spend"]
+        repeat_mean = np.where(x > 0, (spend_total - data["first_value"]) / np.maximum(x, 1), 0.0)
+        run.customers_with_orders = len(x)
+
+    if not len(x):
+        with step("write"):
+            write_scores([], {name: np.array([]) for name, _ in SCORE_COLUMNS}, timezone.now())
+        run.customers_scored = Customer.objects.count()
+        run.fallback_used, run.fallback_reason = True, "No customer has a delivered order yet."
+        return
+
+    with step("rfm"):
+        recency_days = as_of_day - data["last_day"]
+        r, f, m = rfm.rfm_scores(recency_days, orders, spend_total)
+        segment = rfm.segments(r, f)
+
+    minimum = _setting("CRM_ANALYTICS_MIN_CUSTOMERS", 500)
+    sample_size = _setting("CRM_ANALYTICS_FIT_SAMPLE", 50_000)
+    rng = np.random.default_rng(seed=as_of_day)
+    fallback = ""
+    with step("churn"):
+        if len(x) < minimum:
+            fallback = f"Only {len(x)} customers with a purchase (the models need {minimum})."
+        else:
+            sample = rng.choice(len(x), size=min(sample_size, len(x)), replace=False)
+            fitted = churn.fit(model, x[sample], t_x[sample], T[sample])
+            if fitted.converged:
+                run.parameters = {model: fitted.params}
+                run.log_likelihood = fitted.log_likelihood
+                alive = churn.p_alive(model, fitted.params, x, t_x, T)
+                orders_90 = churn.expected_purchases(model, fitted.params, HORIZON_DAYS, x, t_x, T)
+                orders_year = churn.expected_purchases(model, fitted.params, CLV_DAYS, x, t_x, T)
+            else:
+                fallback = f"The {model} fit did not converge ({fitted.message})."
+        if fallback:
+            alive, orders_90, orders_year, per_order = heuristic_scores(
+                x, t_x, T, orders, spend_total
+            )
+
+    with step("spend"):
+        if not fallback:
+            usable = np.flatnonzero(spend.usable(x, repeat_mean))
+            chosen = rng.choice(usable, size=min(sample_size, len(usable)), replace=False)
+            spend_fit = spend.fit(x[chosen], repeat_mean[chosen])
+            if spend_fit.converged:
+                run.parameters["gamma_gamma"] = spend_fit.params
+                per_order = spend.expected_spend(spend_fit.params, x, repeat_mean)
+            else:
+                # Spend model only: keep the churn model, use each customer's own average order.
+                run.parameters["gamma_gamma"] = {"converged": False}
+                per_order = spend_total / np.maximum(orders, 1)
+        clv = np.round(np.maximum(orders_year * per_order, 0), 2)
+
+    with step("write"):
+        alive = np.clip(alive, 0.0, 1.0)
+        write_scores(
+            data["customer_id"],
+            {
+                "rfm_recency": r,
+                "rfm_frequency": f,
+                "rfm_monetary": m,
+                "rfm_segment": segment,
+                "churn_risk": np.round(1.0 - alive, 6),
+                "p_alive": np.round(alive, 6),
+                "expected_orders_90d": np.round(orders_90, 4),
+                "predicted_clv": clv,
+            },
+            scored_at=timezone.now(),
+        )
+        run.customers_scored = Customer.objects.count()
+
+    run.fallback_used = bool(fallback)
+    run.fallback_reason = fallback

@@ -1,0 +1,161 @@
+"""The nightly run: what it writes, and that it is safe to run twice and alone."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from customers.analytics import run as analytics
+from customers.models import AnalyticsRun, Customer
+from customers.tests.factories import CustomerFactory, OrderFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def shop(n_customers=12):
+    """A few customers with different histories, and one who never bought."""
+    now = timezone.now()
+    customers = []
+    for index in range(n_customers):
+        customer = CustomerFactory()
+        for visit in range(index % 5 + 1):
+            OrderFactory(
+                customer=customer,
+                status="delivered",
+                total=Decimal(20 + 10 * index),
+                placed_at=now - timedelta(days=5 + 30 * visit + 7 * index),
+            )
+        customers.append(customer)
+    prospect = CustomerFactory()
+    return customers, prospect
+
+
+def test_a_small_shop_is_scored_with_the_fallback_and_says_so():
+    customers, prospect = shop()
+
+    run = analytics.analytics_run()
+
+    assert run.status == AnalyticsRun.Status.SUCCEEDED
+    assert run.fallback_used
+    assert "need 500" in run.fallback_reason
+    assert run.customers_with_orders == 12
+    assert run.customers_scored == 13
+    assert set(run.step_timings) == {"reconcile", "aggregate", "rfm", "churn", "spend", "write"}
+    scored = Customer.objects.get(pk=customers[4].pk)
+    assert 1 <= scored.rfm_recency <= 5 and scored.rfm_segment
+    assert 0 <= scored.churn_risk <= 1
+    assert scored.p_alive == pytest.approx(1 - scored.churn_risk)
+    assert scored.expected_orders_90d >= 0 and scored.predicted_clv >= 0
+    prospect = Customer.objects.get(pk=prospect.pk)
+    assert prospect.rfm_segment == "Prospect"
+    assert prospect.churn_risk is None and prospect.rfm_recency is None
+
+
+def test_a_second_run_rewrites_nothing():
+    shop()
+    analytics.analytics_run()
+    stamps = dict(Customer.objects.values_list("pk", "analytics_at"))
+
+    analytics.analytics_run()
+
+    assert dict(Customer.objects.values_list("pk", "analytics_at")) == stamps
+
+
+def test_the_run_reconciles_drifted_stats():
+    customers, _ = shop(3)
+    Customer.objects.filter(pk=customers[0].pk).update(order_count=99)
+
+    run = analytics.analytics_run()
+
+    assert run.drift_count == 1
+    assert Customer.objects.get(pk=customers[0].pk).order_count == customers[0].orders.count()
+
+
+def test_as_of_ignores_later_orders():
+    customer = CustomerFactory()
+    OrderFactory(
+        customer=customer, status="delivered", placed_at=timezone.now() - timedelta(days=40)
+    )
+    OrderFactory(customer=customer, status="delivered", placed_at=timezone.now())
+
+    run = analytics.analytics_run(as_of=timezone.localdate() - timedelta(days=10))
+
+    assert run.customers_with_orders == 1
+    data = analytics.customer_summaries(run.as_of)
+    assert list(data["orders"]) == [1]
+
+
+def test_undelivered_orders_do_not_count():
+    customer = CustomerFactory()
+    OrderFactory(customer=customer, status="cancelled")
+
+    analytics.analytics_run()
+
+    assert Customer.objects.get(pk=customer.pk).rfm_segment == "Prospect"
+
+
+def test_two_runs_cannot_interleave(vendor):
+    shop(2)
+    if vendor == "sqlite":
+        cache.add("crm-analytics-run-lock", "held", 60)
+    else:
+        from django.db import connections
+
+        other = connections.create_connection("default")
+        other.cursor().execute("SELECT pg_advisory_lock(%s)", [analytics.LOCK_KEY])
+    try:
+        with pytest.raises(analytics.AnalyticsAlreadyRunning):
+            analytics.analytics_run()
+    finally:
+        if vendor == "sqlite":
+            cache.delete("crm-analytics-run-lock")
+        else:
+            other.close()
+
+    failed = AnalyticsRun.objects.latest()
+    assert failed.status == AnalyticsRun.Status.FAILED
+    assert "in progress" in failed.error
+    assert analytics.analytics_run().status == AnalyticsRun.Status.SUCCEEDED
+
+
+def test_a_queued_run_row_is_used_and_completed():
+    shop(2)
+    queued = AnalyticsRun.objects.create(as_of=timezone.localdate(), model_name="bgnbd")
+
+    run = analytics.analytics_run(run=queued)
+
+    queued.refresh_from_db()
+    assert run.pk == queued.pk
+    assert (queued.status, queued.progress, queued.model_name) == ("succeeded", 100, "bgnbd")
+    assert queued.duration_seconds is not None
+
+
+def test_a_failing_step_marks_the_run_failed(monkeypatch):
+    shop(2)
+
+    def broken(as_of):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(analytics, "customer_summaries", broken)
+    with pytest.raises(RuntimeError):
+        analytics.analytics_run()
+
+    failed = AnalyticsRun.objects.latest()
+    assert failed.status == "failed" and "disk full" in failed.error
+    monkeypatch.undo()
+    assert analytics.analytics_run().status == "succeeded"  # the lock was released
+
+
+def test_the_models_run_above_the_minimum(settings):
+    from customers.demo import DemoSize, demo_data_create
+
+    settings.CRM_ANALYTICS_MIN_CUSTOMERS = 100
+    demo_data_create(size=DemoSize(customers=400, orders=3000))
+
+    run = analytics.analytics_run()
+
+    assert not run.fallback_used, run.fallback_reason
+    assert set(run.parameters) >= {"mbgnbd"}
+    assert run.log_likelihood < 0

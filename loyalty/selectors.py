@@ -1,0 +1,217 @@
+"""Reads for the loyalty parts of the staff pages, each a fixed number of queries whatever the
+size of the ledger."""
+
+from datetime import datetime, timedelta
+
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import Coalesce, Greatest, RowNumber
+from django.utils import timezone
+
+from customers.models import Customer, Order
+from loyalty import services
+from loyalty.models import (
+    LoyaltyAccount,
+    LoyaltyProgram,
+    LoyaltyTransaction,
+    PointLot,
+    Redemption,
+    Reward,
+    Tier,
+)
+
+Kind = LoyaltyTransaction.Kind
+Basis = LoyaltyProgram.TierBasis
+# The same window the services use to place accounts in tiers.
+TIER_WINDOW = services.YEAR
+RECENT_ROWS = 5
+OPEN_VOUCHERS = 10
+AMOUNT = DecimalField(max_digits=14, decimal_places=2)
+
+
+def _sum_subquery(queryset: QuerySet, group_by: str, column: str) -> Subquery:
+    """SUM(column) over ``queryset`` as a scalar subquery (it is filtered to one group)."""
+    return Subquery(
+        queryset.order_by().values(group_by).annotate(total=Sum(column)).values("total")[:1]
+    )
+
+
+def tier_value_expression(now: datetime):
+    """What each account's program measures for tiers, as a SQL expression on LoyaltyAccount.
+
+    Mirrors the tier basis the services apply: lifetime points, points earned and not reversed
+    in the last year, or delivered spend placed in the last year.
+    """
+    since = now - TIER_WINDOW
+    points_12m = _sum_subquery(
+        LoyaltyTransaction.objects.filter(
+            account=OuterRef("pk"), kind=Kind.EARN, reversed=False, created_at__gte=since
+        ),
+        "account",
+        "points",
+    )
+    spend_12m = _sum_subquery(
+        Order.objects.filter(
+            customer=OuterRef("customer_id"),
+            status=Order.Status.DELIVERED,
+            placed_at__gte=since,
+        ),
+        "customer",
+        "total",
+    )
+    return Case(
+        When(program__tier_basis=Basis.LIFETIME_POINTS, then=F("lifetime_earned")),
+        When(program__tier_basis=Basis.POINTS_12M, then=Coalesce(points_12m, 0)),
+        default=Coalesce(spend_12m, 0, output_field=AMOUNT),
+        output_field=AMOUNT,
+    )
+
+
+def customer_accounts(
+    customer: Customer, *, now: datetime | None = None
+) -> QuerySet[LoyaltyAccount]:
+    """The customer's accounts, oldest first, with program and tier, in one query.
+
+    Each account carries ``tier_value`` (per its program's tier basis), ``next_tier_name`` and
+    ``next_tier_threshold`` (the lowest tier above both that value and the current tier; None at
+    the top) and ``pending_from`` (when the earliest pending lot becomes spendable).
+    """
+    now = now or timezone.now()
+    pending_from = (
+        PointLot.objects.filter(account=OuterRef("pk"), released=False, remaining__gt=0)
+        .order_by("available_at")
+        .values("available_at")[:1]
+    )
+    next_tier = Tier.objects.filter(
+        program=OuterRef("program_id"), threshold__gt=OuterRef("tier_floor")
+    ).order_by("threshold")
+    return (
+        LoyaltyAccount.objects.filter(customer=customer)
+        .select_related("program", "tier")
+        .annotate(tier_value=tier_value_expression(now), pending_from=Subquery(pending_from))
+        # A tier is only lowered at night, so the value can sit below the current tier.
+        .alias(
+            tier_floor=Greatest(
+                "tier_value", Coalesce("tier__threshold", Value(-1), output_field=AMOUNT)
+            )
+        )
+        .annotate(
+            next_tier_name=Subquery(next_tier.values("name")[:1]),
+            next_tier_threshold=Subquery(next_tier.values("threshold")[:1]),
+        )
+        .order_by("joined_at", "id")
+    )
+
+
+def _newest_per_account(queryset: QuerySet, count: int) -> QuerySet:
+    """The ids of the newest ``count`` rows of ``queryset`` for each account."""
+    rank = Window(
+        RowNumber(), partition_by=F("account_id"), order_by=(F("created_at").desc(), F("id").desc())
+    )
+    return queryset.annotate(rank=rank).filter(rank__lte=count).values("pk")
+
+
+def ledger_extract(
+    account_ids: list[int], *, recent: int = RECENT_ROWS, vouchers: int = OPEN_VOUCHERS
+) -> list[LoyaltyTransaction]:
+    """For each account, its newest ``recent`` ledger rows and the redeem rows of its newest
+    ``vouchers`` issued (unused) vouchers, with voucher and reward, newest first, in one query.
+
+    Vouchers come through their redeem row: the redemption service writes both in one
+    transaction, so every issued voucher has exactly one. Reading both lists in one query keeps
+    the customer page within its query budget.
+    """
+    rows = LoyaltyTransaction.objects.filter(account_id__in=account_ids)
+    open_vouchers = rows.filter(kind=Kind.REDEEM, redemption__status=Redemption.Status.ISSUED)
+    return list(
+        LoyaltyTransaction.objects.filter(
+            Q(pk__in=_newest_per_account(rows, recent))
+            | Q(pk__in=_newest_per_account(open_vouchers, vouchers))
+        )
+        .select_related("redemption__reward")
+        .order_by("-created_at", "-id")
+    )
+
+
+def enrollable_programs(customer: Customer, *, on=None) -> QuerySet[LoyaltyProgram]:
+    """Programs running today that the customer has not joined, in one query."""
+    return (
+        services.programs_running(on)
+        .prefetch_related(None)
+        .exclude(accounts__customer=customer)
+        .order_by("name")
+    )
+
+
+def rewards_available(program: LoyaltyProgram, *, on=None) -> QuerySet[Reward]:
+    """The program's rewards that can be redeemed today: active, not expired, in stock."""
+    on = on or timezone.localdate()
+    return (
+        Reward.objects.filter(program=program, is_active=True)
+        .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=on))
+        .filter(Q(stock__isnull=True) | Q(stock__gte=1))
+        .order_by("points_cost", "name")
+    )
+
+
+def customer_ledger(customer: Customer, *, limit: int) -> QuerySet[LoyaltyTransaction]:
+    """The customer's newest ledger rows across all their accounts, in one query."""
+    return (
+        LoyaltyTransaction.objects.filter(account__customer=customer)
+        .select_related("order", "reward")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def programs_overview(*, now: datetime | None = None, days: int = 30) -> QuerySet[LoyaltyProgram]:
+    """Running programs with ``members`` and, over the last ``days`` days, ``points_issued``
+    (earns that still stand and positive adjustments) and ``points_redeemed`` (redemptions not
+    cancelled since), in one query."""
+    now = now or timezone.now()
+    since = now - timedelta(days=days)
+    recent = LoyaltyTransaction.objects.filter(
+        account__program=OuterRef("pk"), created_at__gte=since
+    )
+    issued = recent.filter(Q(kind=Kind.EARN, reversed=False) | Q(kind=Kind.ADJUST, points__gt=0))
+    redeemed = recent.filter(kind=Kind.REDEEM).exclude(
+        redemption__status=Redemption.Status.CANCELLED
+    )
+    members = (
+        LoyaltyAccount.objects.filter(program=OuterRef("pk"))
+        .order_by()
+        .values("program")
+        .annotate(count=Count("id"))
+        .values("count")[:1]
+    )
+    return (
+        services.programs_running(timezone.localdate(now))
+        .prefetch_related(None)
+        .annotate(
+            members=Coalesce(Subquery(members), 0),
+            points_issued=Coalesce(_sum_subquery(issued, "account__program", "points"), 0),
+            # Redeem rows are negative; the card shows points spent as a positive number.
+            points_redeemed=-Coalesce(_sum_subquery(redeemed, "account__program", "points"), 0),
+        )
+        .order_by("name")
+    )
+
+
+def tiers_with_members(program_ids: list[int]) -> QuerySet[Tier]:
+    """The programs' tiers, lowest first, each with ``members``: accounts now in it."""
+    return (
+        Tier.objects.filter(program_id__in=program_ids)
+        .annotate(members=Count("accounts"))
+        .order_by("program_id", "threshold")
+    )
