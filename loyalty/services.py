@@ -135,6 +135,9 @@ def loyalty_account_enroll_check(*, customer: Customer, program: LoyaltyProgram)
 
 def loyalty_account_enroll(*, customer: Customer, program: LoyaltyProgram) -> LoyaltyAccount:
     """Enrol a customer (staff action). Idempotent: an existing account is returned as it is."""
+    existing = LoyaltyAccount.objects.filter(customer=customer, program=program).first()
+    if existing is not None:
+        return existing
     loyalty_account_enroll_check(customer=customer, program=program)
     account, _ = LoyaltyAccount.objects.get_or_create(
         customer=customer,

@@ -233,22 +233,14 @@ def analytics_run(
         run = AnalyticsRun.objects.create(as_of=as_of or timezone.localdate(), model_name=model)
     as_of, model = as_of or run.as_of, run.model_name
     churn._check(model)
+    if not _lock_acquire():
+        message = "Another analytics run is in progress."
+        if run.status != AnalyticsRun.Status.RUNNING:  # a duplicate delivery leaves it alone
+            _finish(run, AnalyticsRun.Status.FAILED, error=message)
+        raise AnalyticsAlreadyRunning(message)
     run.as_of, run.status, run.started_at = as_of, AnalyticsRun.Status.RUNNING, timezone.now()
     run.step_timings, run.progress, run.error = {}, 0, ""
-    run.save(
-        update_fields=[
-            "as_of",
-            "model_name",
-            "status",
-            "started_at",
-            "step_timings",
-            "progress",
-            "error",
-        ]
-    )
-    if not _lock_acquire():
-        _finish(run, AnalyticsRun.Status.FAILED, error="Another analytics run is in progress.")
-        raise AnalyticsAlreadyRunning("Another analytics run is in progress.")
+    run.save(update_fields=["as_of", "status", "started_at", "step_timings", "progress", "error"])
     started = time.perf_counter()
     try:
         _score(run, as_of, model, _Steps(run, total=6))
