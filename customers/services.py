@@ -284,15 +284,18 @@ def _stats_recompute_chunk(ids: list[int] | None) -> int:
     select = ", ".join(f"{expression} AS {name}" for name, expression in stats.items())
     assignments = ", ".join(f"{name} = agg.{name}" for name in stats)
     differs = " OR ".join(f"{customer_table}.{name} IS DISTINCT FROM agg.{name}" for name in stats)
-    sql = f"""
+    # The aggregate goes into an indexed temporary table first, so the UPDATE's join plan does
+    # not depend on table statistics (fresh or bulk-loaded tables have none worth trusting).
+    aggregate = f"""
+        SELECT c.id AS customer_id, {select}
+        FROM {customer_table} c
+        LEFT JOIN {order_table} o ON o.customer_id = c.id AND o.status = %s
+        {id_filter}
+        GROUP BY c.id
+    """
+    update = f"""
         UPDATE {customer_table} SET {assignments}
-        FROM (
-            SELECT c.id AS customer_id, {select}
-            FROM {customer_table} c
-            LEFT JOIN {order_table} o ON o.customer_id = c.id AND o.status = %s
-            {id_filter}
-            GROUP BY c.id
-        ) AS agg
+        FROM customer_stats_recompute AS agg
         WHERE {customer_table}.id = agg.customer_id AND ({differs})
     """
     flags_sql = f"""
@@ -302,8 +305,19 @@ def _stats_recompute_chunk(ids: list[int] | None) -> int:
         {id_filter.replace("c.id", "customer_id").replace("WHERE", "AND")}
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [delivered, *id_params])
+        cursor.execute("DROP TABLE IF EXISTS customer_stats_recompute")
+        cursor.execute(
+            f"CREATE TEMP TABLE customer_stats_recompute AS {aggregate}", [delivered, *id_params]
+        )
+        cursor.execute(
+            "CREATE UNIQUE INDEX customer_stats_recompute_id "
+            "ON customer_stats_recompute (customer_id)"
+        )
+        if connection.vendor == "postgresql":
+            cursor.execute("ANALYZE customer_stats_recompute")
+        cursor.execute(update)
         drifted = cursor.rowcount
+        cursor.execute("DROP TABLE customer_stats_recompute")
         cursor.execute(flags_sql, [delivered, delivered, *id_params])
     return drifted
 
