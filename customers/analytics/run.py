@@ -60,6 +60,15 @@ def _lock_release() -> None:
         cache.delete("crm-analytics-run-lock")
 
 
+def large_work_mem(cursor) -> None:
+    """Let this transaction's big GROUP BY hash in memory instead of spilling to temporary files
+    (PostgreSQL's default work_mem is 4 MB)."""
+    if connection.vendor == "postgresql":
+        cursor.execute(
+            "SELECT set_config('work_mem', %s, true)", [_setting("CRM_ANALYTICS_WORK_MEM", "256MB")]
+        )
+
+
 # Reading --------------------------------------------------------------------------------------
 
 
@@ -102,7 +111,8 @@ def customer_summaries(as_of: date) -> dict[str, np.ndarray]:
         GROUP BY d.customer_id, f.first_day
         ORDER BY d.customer_id
     """
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        large_work_mem(cursor)
         cursor.execute(sql, [Order.Status.DELIVERED.value, end])
         rows = cursor.fetchall()
     data = np.array(rows, dtype=float).reshape(-1, 7)
@@ -262,7 +272,9 @@ def _finish(run: AnalyticsRun, status: str, error: str = "") -> None:
 
 
 def _score(run: AnalyticsRun, as_of: date, model: str, step: _Steps) -> None:
-    with step("reconcile"):
+    with step("reconcile"), transaction.atomic():
+        with connection.cursor() as cursor:
+            large_work_mem(cursor)
         run.drift_count = customer_stats_recompute()
 
     with step("aggregate"):
@@ -322,7 +334,9 @@ def _score(run: AnalyticsRun, as_of: date, model: str, step: _Steps) -> None:
                 # Spend model only: keep the churn model, use each customer's own average order.
                 run.parameters["gamma_gamma"] = {"converged": False}
                 per_order = spend_total / np.maximum(orders, 1)
-        clv = np.round(np.maximum(orders_year * per_order, 0), 2)
+        # Rounded to what staff see (whole percent, currency units), so a night that moves a
+        # score by less than that leaves the row alone.
+        clv = np.round(np.maximum(orders_year * per_order, 0), 0)
 
     with step("write"):
         alive = np.clip(alive, 0.0, 1.0)
@@ -333,9 +347,9 @@ def _score(run: AnalyticsRun, as_of: date, model: str, step: _Steps) -> None:
                 "rfm_frequency": f,
                 "rfm_monetary": m,
                 "rfm_segment": segment,
-                "churn_risk": np.round(1.0 - alive, 6),
-                "p_alive": np.round(alive, 6),
-                "expected_orders_90d": np.round(orders_90, 4),
+                "churn_risk": np.round(1.0 - alive, 2),
+                "p_alive": np.round(alive, 2),
+                "expected_orders_90d": np.round(orders_90, 2),
                 "predicted_clv": clv,
             },
             scored_at=timezone.now(),
