@@ -1,0 +1,153 @@
+"""`manage.py bench`: the data set builder, the report, and the refusal to run on SQLite.
+
+The real measurements are made by `make bench` on large data sets (docs/benchmarks.md); these
+tests build a tiny set to check that the builder's rows are right and the report has its keys.
+"""
+
+import datetime as dt
+import io
+import json
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.db.models import Count
+
+from crm.bench import databases
+from crm.bench.dataset import DatasetSpec, build_dataset
+from crm.bench.sections import measure_analytics, summarize_analytics
+from crm.management.commands.bench import sizes_type
+from customers.models import Customer, Order
+from customers.services import customer_stats_recompute
+
+ON_POSTGRESQL = settings.DATABASES["default"]["ENGINE"] == databases.POSTGRESQL_ENGINE
+TINY = DatasetSpec(customers=300, orders=2_000, as_of=dt.date(2026, 6, 30), seed=7)
+
+
+def _structures() -> set[str]:
+    """The names of the order and customer tables' indexes and constraints."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = ANY(%s) "
+            "UNION SELECT conname FROM pg_constraint WHERE conrelid = ANY(%s::regclass[])",
+            [["customers_customer", "customers_order"]] * 2,
+        )
+        return {name for (name,) in cursor.fetchall()}
+
+
+@pytest.mark.skipif(ON_POSTGRESQL, reason="checks the refusal on SQLite")
+def test_bench_refuses_sqlite_with_a_clear_message():
+    with pytest.raises(CommandError, match=r"needs PostgreSQL.*DATABASE_URL=postgres://"):
+        call_command("bench", "--sizes", "300")
+
+
+def test_sizes_accept_plain_numbers_and_suffixes():
+    assert sizes_type("1m, 10k,100000") == (10_000, 100_000, 1_000_000)
+
+
+def test_summary_judges_the_budgets_at_one_million_customers():
+    def run(seconds, peak):
+        return {"status": "succeeded", "duration_seconds": seconds, "peak_rss_mb": peak}
+
+    summary = summarize_analytics(
+        {10_000: run(1.0, 150), 100_000: run(9.0, 200), 1_000_000: run(95.0, 900)}
+    )
+
+    budgets = summary["budgets"]
+    assert budgets["analytics_full_run_seconds"] == {
+        "budget": 90,
+        "measured": 95.0,
+        "passed": False,
+    }
+    assert budgets["analytics_memory_mb"] == {"budget": 2048, "measured": 900, "passed": True}
+    assert budgets["analytics_cost_linear"]["measured"] == pytest.approx(1.023, abs=0.002)
+    assert budgets["analytics_cost_linear"]["passed"] is True
+    assert summary["growth"]["per_customer"]["1000000"]["microseconds_per_customer"] == 95.0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_builder_fills_the_tables_with_skewed_orders_and_matching_stats():
+    structures = _structures()
+
+    figures = build_dataset(TINY)
+
+    assert Customer.objects.count() == 300 and Order.objects.count() == 2_000
+    assert figures["orders"] == 2_000 and figures["stats_drift"] == 0
+    assert customer_stats_recompute() == 0
+    assert _structures() == structures  # dropped for the load and rebuilt
+    orders_per_customer = sorted(
+        Customer.objects.annotate(orders_made=Count("orders")).values_list("orders_made", flat=True)
+    )
+    buyers = [count for count in orders_per_customer if count]
+    assert orders_per_customer[0] == 0  # some never order
+    assert buyers.count(1) >= 0.2 * len(buyers)  # many one-time buyers
+    assert buyers[-1] >= 5 * (sum(buyers) / len(buyers))  # and a few heavy ones
+    assert set(Order.objects.values_list("status", flat=True)) >= {"delivered", "cancelled"}
+    assert not Order.objects.exclude(stats_applied=True).filter(status="delivered").exists()
+    assert not Order.objects.filter(stats_applied=True).exclude(status="delivered").exists()
+    end = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
+    assert not Order.objects.filter(placed_at__gte=end).exists()
+    placed = list(Order.objects.order_by("id").values_list("placed_at", flat=True))
+    assert placed == sorted(placed)  # numbered in time order, as a shop's orders are
+    assert Customer.objects.create(first_name="Next").pk == 301  # sequences moved on
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_builder_refuses_tables_that_are_not_empty():
+    Customer.objects.create(first_name="Ada")
+
+    with pytest.raises(databases.BenchError, match="must be empty"):
+        build_dataset(TINY)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_analytics_measurement_reports_the_run_and_its_steps():
+    build_dataset(TINY)
+
+    result = measure_analytics(TINY)
+
+    assert result["status"] == "succeeded", result.get("error")
+    assert result["customers_scored"] == 300
+    assert set(result["steps"]) >= {"aggregate", "rfm", "churn", "write"}
+    assert result["peak_rss_mb"] >= result["baseline_rss_mb"] > 0
+    assert result["customers_per_second"] > 0
+
+
+def _bench(*options) -> dict:
+    out = io.StringIO()
+    call_command("bench", "--sizes", "300", "--orders-per-customer", "6", *options, stdout=out)
+    return json.loads(out.getvalue())
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_bench_command_prints_the_documented_report_and_reuses_a_kept_data_set():
+    name = databases.bench_database_name(300)
+    try:
+        report = _bench("--keep")
+        again = _bench()
+    finally:
+        databases.database_drop(name)
+
+    assert {"machine", "options", "datasets", "sections", "summary"} <= set(report)
+    assert {"cores", "memory_gb", "python", "postgresql"} <= set(report["machine"])
+    dataset = report["datasets"]["300"]
+    assert dataset["orders"] == 1_800 and dataset["build"]["stats_drift"] == 0
+    assert {"generate", "copy", "orders_insert", "indexes"} <= set(dataset["build"]["seconds"])
+    analytics = report["sections"]["analytics"]
+    measured = analytics["sizes"]["300"]
+    assert measured["status"] == "succeeded", measured.get("error")
+    assert {"duration_seconds", "steps", "peak_rss_mb", "customers_per_second"} <= set(measured)
+    assert {"per_customer", "pairs"} <= set(analytics["growth"])
+    assert analytics["budgets"]["analytics_full_run_seconds"]["budget"] == 90
+    assert analytics["budgets"]["analytics_memory_mb"]["budget"] == 2048
+    assert "analytics_full_run_seconds" in report["summary"]["not_measured"]
+    # The second run found the kept data set, scored it as the next night, and dropped it.
+    assert dataset["reused"] is False and again["datasets"]["300"]["reused"] is True
+    next_night = dt.date.fromisoformat(measured["as_of"]) + dt.timedelta(days=1)
+    assert again["sections"]["analytics"]["sizes"]["300"]["as_of"] == next_night.isoformat()
+    assert not databases.database_exists(name)
