@@ -4,23 +4,19 @@ size of the ledger."""
 from datetime import datetime, timedelta
 
 from django.db.models import (
-    Case,
     Count,
-    DecimalField,
     F,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
-    Sum,
     Value,
-    When,
     Window,
 )
 from django.db.models.functions import Coalesce, Greatest, RowNumber
 from django.utils import timezone
 
-from customers.models import Customer, Order
+from customers.models import Customer
 from loyalty import services
 from loyalty.models import (
     LoyaltyAccount,
@@ -34,49 +30,8 @@ from loyalty.models import (
 
 Kind = LoyaltyTransaction.Kind
 Basis = LoyaltyProgram.TierBasis
-# The same window the services use to place accounts in tiers.
-TIER_WINDOW = services.YEAR
 RECENT_ROWS = 5
 OPEN_VOUCHERS = 10
-AMOUNT = DecimalField(max_digits=14, decimal_places=2)
-
-
-def _sum_subquery(queryset: QuerySet, group_by: str, column: str) -> Subquery:
-    """SUM(column) over ``queryset`` as a scalar subquery (it is filtered to one group)."""
-    return Subquery(
-        queryset.order_by().values(group_by).annotate(total=Sum(column)).values("total")[:1]
-    )
-
-
-def tier_value_expression(now: datetime):
-    """What each account's program measures for tiers, as a SQL expression on LoyaltyAccount.
-
-    Mirrors the tier basis the services apply: lifetime points, points earned and not reversed
-    in the last year, or delivered spend placed in the last year.
-    """
-    since = now - TIER_WINDOW
-    points_12m = _sum_subquery(
-        LoyaltyTransaction.objects.filter(
-            account=OuterRef("pk"), kind=Kind.EARN, reversed=False, created_at__gte=since
-        ),
-        "account",
-        "points",
-    )
-    spend_12m = _sum_subquery(
-        Order.objects.filter(
-            customer=OuterRef("customer_id"),
-            status=Order.Status.DELIVERED,
-            placed_at__gte=since,
-        ),
-        "customer",
-        "total",
-    )
-    return Case(
-        When(program__tier_basis=Basis.LIFETIME_POINTS, then=F("lifetime_earned")),
-        When(program__tier_basis=Basis.POINTS_12M, then=Coalesce(points_12m, 0)),
-        default=Coalesce(spend_12m, 0, output_field=AMOUNT),
-        output_field=AMOUNT,
-    )
 
 
 def customer_accounts(
@@ -100,11 +55,13 @@ def customer_accounts(
     return (
         LoyaltyAccount.objects.filter(customer=customer)
         .select_related("program", "tier")
-        .annotate(tier_value=tier_value_expression(now), pending_from=Subquery(pending_from))
+        .annotate(
+            tier_value=services.tier_value_expression(now), pending_from=Subquery(pending_from)
+        )
         # A tier is only lowered at night, so the value can sit below the current tier.
         .alias(
             tier_floor=Greatest(
-                "tier_value", Coalesce("tier__threshold", Value(-1), output_field=AMOUNT)
+                "tier_value", Coalesce("tier__threshold", Value(-1), output_field=services.AMOUNT)
             )
         )
         .annotate(
@@ -200,9 +157,11 @@ def programs_overview(*, now: datetime | None = None, days: int = 30) -> QuerySe
         .prefetch_related(None)
         .annotate(
             members=Coalesce(Subquery(members), 0),
-            points_issued=Coalesce(_sum_subquery(issued, "account__program", "points"), 0),
+            points_issued=Coalesce(services.sum_subquery(issued, "account__program", "points"), 0),
             # Redeem rows are negative; the card shows points spent as a positive number.
-            points_redeemed=-Coalesce(_sum_subquery(redeemed, "account__program", "points"), 0),
+            points_redeemed=-Coalesce(
+                services.sum_subquery(redeemed, "account__program", "points"), 0
+            ),
         )
         .order_by("name")
     )

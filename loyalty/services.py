@@ -17,7 +17,19 @@ from decimal import ROUND_FLOOR, Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import BigIntegerField, Case, F, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    DecimalField,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
@@ -34,6 +46,8 @@ from loyalty.models import (
 )
 
 Kind = LoyaltyTransaction.Kind
+Basis = LoyaltyProgram.TierBasis
+AMOUNT = DecimalField(max_digits=14, decimal_places=2)
 YEAR = timedelta(days=365)
 
 
@@ -63,20 +77,59 @@ def points_for(*, total: Decimal, program: LoyaltyProgram, tier: Tier | None) ->
     return int((total * program.points_per_unit * multiplier).to_integral_value(ROUND_FLOOR))
 
 
+def sum_subquery(queryset: QuerySet, group_by: str, column: str) -> Subquery:
+    """SUM(column) over ``queryset`` as a scalar subquery (it is filtered to one group)."""
+    return Subquery(
+        queryset.order_by().values(group_by).annotate(total=Sum(column)).values("total")[:1]
+    )
+
+
+def tier_value_expression(now: datetime, basis: str | None = None):
+    """What each account's program measures for tiers, as a SQL expression on LoyaltyAccount.
+
+    The tier basis: lifetime points, points earned and not reversed in the last year, or
+    delivered spend placed in the last year. Spending points never lowers it.
+    """
+    since = now - YEAR
+    points_12m = sum_subquery(
+        LoyaltyTransaction.objects.filter(
+            account=OuterRef("pk"), kind=Kind.EARN, reversed=False, created_at__gte=since
+        ),
+        "account",
+        "points",
+    )
+    spend_12m = sum_subquery(
+        Order.objects.filter(
+            customer=OuterRef("customer_id"),
+            status=Order.Status.DELIVERED,
+            placed_at__gte=since,
+        ),
+        "customer",
+        "total",
+    )
+    values = {
+        Basis.LIFETIME_POINTS: F("lifetime_earned"),
+        Basis.POINTS_12M: Coalesce(points_12m, 0),
+        Basis.SPEND_12M: Coalesce(spend_12m, 0, output_field=AMOUNT),
+    }
+    if basis is not None:  # one program: no join to the program table (UPDATEs cannot join)
+        return values[basis]
+    return Case(
+        *[When(program__tier_basis=name, then=value) for name, value in values.items()],
+        output_field=AMOUNT,
+    )
+
+
 def _tier_value(account: LoyaltyAccount, program: LoyaltyProgram, now: datetime):
     """What the program's tier basis measures for this account now."""
-    basis = LoyaltyProgram.TierBasis
-    if program.tier_basis == basis.LIFETIME_POINTS:
+    if program.tier_basis == LoyaltyProgram.TierBasis.LIFETIME_POINTS:
         return account.lifetime_earned
-    if program.tier_basis == basis.POINTS_12M:
-        return LoyaltyTransaction.objects.filter(
-            account=account, kind=Kind.EARN, reversed=False, created_at__gte=now - YEAR
-        ).aggregate(total=Coalesce(Sum("points"), 0))["total"]
-    return Order.objects.filter(
-        customer_id=account.customer_id,
-        status=Order.Status.DELIVERED,
-        placed_at__gte=now - YEAR,
-    ).aggregate(total=Coalesce(Sum("total"), Decimal(0)))["total"]
+    return (
+        LoyaltyAccount.objects.filter(pk=account.pk)
+        .annotate(value=tier_value_expression(now, basis=program.tier_basis))
+        .values_list("value", flat=True)
+        .get()
+    )
 
 
 def _higher(current: Tier | None, candidate: Tier | None) -> Tier | None:
@@ -625,34 +678,7 @@ def loyalty_tiers_recompute(
         tiers = sorted(program.tiers.all(), key=lambda tier: tier.threshold, reverse=True)
         if not tiers:
             continue
-        basis = LoyaltyProgram.TierBasis
-        if program.tier_basis == basis.LIFETIME_POINTS:
-            value = F("lifetime_earned")
-        elif program.tier_basis == basis.POINTS_12M:
-            earned = (
-                LoyaltyTransaction.objects.filter(
-                    account=OuterRef("pk"),
-                    kind=Kind.EARN,
-                    reversed=False,
-                    created_at__gte=now - YEAR,
-                )
-                .values("account")
-                .annotate(total=Sum("points"))
-                .values("total")
-            )
-            value = Coalesce(Subquery(earned), 0)
-        else:
-            spent = (
-                Order.objects.filter(
-                    customer=OuterRef("customer_id"),
-                    status=Order.Status.DELIVERED,
-                    placed_at__gte=now - YEAR,
-                )
-                .values("customer")
-                .annotate(total=Sum("total"))
-                .values("total")
-            )
-            value = Coalesce(Subquery(spent), Value(Decimal(0)))
+        value = tier_value_expression(now, basis=program.tier_basis)
         new_tier = Case(
             *[
                 When(GreaterThanOrEqual(value, tier.threshold), then=Value(tier.pk))
