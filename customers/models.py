@@ -253,7 +253,6 @@ class Customer(CrmModel):
             models.Index(fields=["order_count"], name="customer_order_count_idx"),
             models.Index(fields=["last_order_at"], name="customer_last_order_idx"),
             models.Index(fields=["rfm_segment"], name="customer_rfm_segment_idx"),
-            models.Index(fields=["churn_risk"], name="customer_churn_risk_idx"),
         ]
 
     def __str__(self) -> str:
