@@ -55,9 +55,10 @@ def notes_context(request, customer, form=None) -> dict:
 
 
 def tags_context(customer, form=None) -> dict:
+    """The tags card's context: the page (tags prefetched, in name order) and its htmx partial."""
     return {
         "customer": customer,
-        "customer_tags": list(customer.tags.order_by("name")),
+        "customer_tags": sorted(customer.tags.all(), key=lambda tag: tag.name),
         "tag_form": form or TagAddForm(),
         "tag_names": Tag.objects.order_by("name").values_list("name", flat=True)[:200],
     }
@@ -82,9 +83,7 @@ class CustomerDetailView(PermissionRequiredMixin, DetailView):
             days_since_last_order=days_since,
             repeat_frequency=repeat_frequency(customer.order_count),
             addresses=list(customer.addresses.all()),
-            customer_tags=list(customer.tags.all()),
-            tag_form=TagAddForm(),
-            tag_names=Tag.objects.order_by("name").values_list("name", flat=True)[:200],
+            **tags_context(customer),
             panels=panels.panels_for(self.request, customer),
             timeline=panels.timeline_for(self.request, customer),
         )
