@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from customers.analytics_ops import analytics_run_in_progress, analytics_run_queue
-from customers.models import AnalyticsRun
+from customers.models import AnalyticsRun, Customer
 
 ACTIVE = (AnalyticsRun.Status.QUEUED, AnalyticsRun.Status.RUNNING)
 
@@ -28,6 +28,18 @@ class RunNowForm(forms.Form):
 
 def _number(value) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _table(headers: tuple[str, str], rows):
+    """A two-column HTML table for a read-only field, or None when there are no rows."""
+    body = format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", rows)
+    if not body:
+        return None
+    return format_html(
+        "<table><thead><tr><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+        *headers,
+        body,
+    )
 
 
 def _parameter_rows(values: dict, prefix: str = ""):
@@ -70,6 +82,7 @@ class AnalyticsRunAdmin(admin.ModelAdmin):
                     "log_likelihood",
                     ("fallback_used", "fallback_reason"),
                     "drift_count",
+                    "segments",
                 )
             },
         ),
@@ -89,6 +102,7 @@ class AnalyticsRunAdmin(admin.ModelAdmin):
         "fallback_used",
         "fallback_reason",
         "drift_count",
+        "segments",
         "started_at",
         "finished_at",
         "duration",
@@ -126,30 +140,19 @@ class AnalyticsRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="Fitted parameters")
     def fitted_parameters(self, run):
-        rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td></tr>", _parameter_rows(run.parameters or {})
-        )
-        if not rows:
-            return "None (the fallback heuristic has no fitted parameters)."
-        return format_html(
-            "<table><thead><tr><th>Parameter</th><th>Value</th></tr></thead>"
-            "<tbody>{}</tbody></table>",
-            rows,
-        )
+        table = _table(("Parameter", "Value"), _parameter_rows(run.parameters or {}))
+        return table or "None (the fallback heuristic has no fitted parameters)."
+
+    @admin.display(description="Customers per segment")
+    def segments(self, run):
+        order = {segment.value: index for index, segment in enumerate(Customer.RfmSegment)}
+        rows = sorted((run.segment_counts or {}).items(), key=lambda row: order.get(row[0], 99))
+        return _table(("Segment", "Customers"), ((name, f"{count:,}") for name, count in rows))
 
     @admin.display(description="Seconds per step")
     def timings(self, run):
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td></tr>",
-            ((step, _number(seconds)) for step, seconds in (run.step_timings or {}).items()),
-        )
-        if not rows:
-            return None
-        return format_html(
-            "<table><thead><tr><th>Step</th><th>Seconds</th></tr></thead><tbody>{}</tbody></table>",
-            rows,
-        )
+        steps = (run.step_timings or {}).items()
+        return _table(("Step", "Seconds"), ((step, _number(seconds)) for step, seconds in steps))
 
     @admin.display(description="Error")
     def error_text(self, run):

@@ -3,15 +3,16 @@ three dashboard cards (customers per RFM segment, customers at risk by value at 
 analytics run).
 
 The scores are written by the nightly run (customers/analytics/); this module only reads them.
-The panel reads the customer the page has already loaded, so it costs no query; each card is one
-query whatever the number of customers.
+The panel reads the customer the page has already loaded, so it costs no query; the cards cost
+three queries together whatever the number of customers (the latest run, shared by two of them;
+the customers not scored since; the customers at risk).
 """
 
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, QuerySet
+from django.db.models import DecimalField, ExpressionWrapper, F, QuerySet
 from django.db.models.functions import Cast
 from django.http import HttpRequest
 from django.urls import reverse
@@ -128,11 +129,14 @@ def analytics_panel_context(request: HttpRequest, customer: Any) -> dict:
 # Dashboard reads ------------------------------------------------------------------------------
 
 
-def rfm_segment_counts() -> dict[str, Any]:
-    """Customers per RFM segment in the map's order (zeros included), plus the prospects and the
-    customers not scored yet, from one GROUP BY query."""
-    rows = Customer.objects.order_by().values("rfm_segment").annotate(customers=Count("id"))
-    by_segment = {row["rfm_segment"]: row["customers"] for row in rows}
+def rfm_segment_counts(run: AnalyticsRun | None) -> dict[str, Any]:
+    """Customers per RFM segment in the map's order (zeros included) as ``run`` (the latest
+    succeeded run) recorded them, plus the prospects, and the customers created since, who are
+    not scored yet: one query."""
+    by_segment = run.segment_counts if run else {}
+    since = Customer.objects.all()
+    if run is not None and run.finished_at is not None:
+        since = since.filter(created_at__gt=run.finished_at)
     return {
         "segments": [
             {
@@ -145,7 +149,7 @@ def rfm_segment_counts() -> dict[str, Any]:
             for name in SEGMENT_ORDER
         ],
         "prospects": by_segment.get(Segment.PROSPECT, 0),
-        "unscored": by_segment.get("", 0),
+        "unscored": since.count(),
     }
 
 
@@ -194,11 +198,18 @@ def latest_succeeded_run() -> AnalyticsRun | None:
     )
 
 
+def latest_run_for(request: HttpRequest) -> AnalyticsRun | None:
+    """latest_succeeded_run(), read once per request for the cards that share it."""
+    if not hasattr(request, "_crm_latest_analytics_run"):
+        request._crm_latest_analytics_run = latest_succeeded_run()
+    return request._crm_latest_analytics_run
+
+
 # Dashboard cards ------------------------------------------------------------------------------
 
 
 def rfm_chart_card(request: HttpRequest) -> dict:
-    counts = rfm_segment_counts()
+    counts = rfm_segment_counts(latest_run_for(request))
     segments = counts["segments"]
     return {
         **counts,
@@ -228,7 +239,7 @@ def at_risk_card(request: HttpRequest) -> dict:
 
 
 def last_run_card(request: HttpRequest) -> dict:
-    return {"run": latest_succeeded_run()}
+    return {"run": latest_run_for(request)}
 
 
 panels.register_panel(

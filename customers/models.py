@@ -252,7 +252,6 @@ class Customer(CrmModel):
             models.Index(fields=["total_spent"], name="customer_total_spent_idx"),
             models.Index(fields=["order_count"], name="customer_order_count_idx"),
             models.Index(fields=["last_order_at"], name="customer_last_order_idx"),
-            models.Index(fields=["rfm_segment"], name="customer_rfm_segment_idx"),
         ]
 
     def __str__(self) -> str:
@@ -616,6 +615,11 @@ class AnalyticsRun(models.Model):
     fallback_reason = models.CharField(max_length=255, blank=True)
     drift_count = models.PositiveIntegerField(
         default=0, help_text="Customers whose stored stats disagreed with their orders (fixed)."
+    )
+    segment_counts = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Customers per RFM segment as the run left them, prospects included.",
     )
     step_timings = models.JSONField(default=dict, blank=True, help_text="Seconds per step.")
     progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")

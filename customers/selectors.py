@@ -20,6 +20,18 @@ def customer_detail() -> QuerySet[Customer]:
     )
 
 
+def rfm_segment_tally() -> dict[str, int]:
+    """Customers per stored RFM segment, Prospect included and customers not scored yet left
+    out, from one GROUP BY over the customer table."""
+    rows = (
+        Customer.objects.exclude(rfm_segment="")
+        .order_by()
+        .values_list("rfm_segment")
+        .annotate(customers=Count("id"))
+    )
+    return dict(rows)
+
+
 def customer_orders(customer: Customer) -> QuerySet[Order]:
     return Order.objects.filter(customer=customer).order_by("-placed_at", "-id")
 

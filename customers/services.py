@@ -235,9 +235,10 @@ def _customer_stats_add(order: Order) -> None:
 def customer_stats_recompute(*, customer_ids: Iterable[int] | None = None) -> int:
     """Set the stats of the given customers (all when None) from their delivered orders.
 
-    Set-based: one UPDATE ... FROM an aggregate per chunk of ids, rewriting only the rows that
-    differ, and the orders' stats_applied flags brought in line with their status, so that later
-    saves neither count an order twice nor miss one. Bulk paths that skip save() call this.
+    Set-based: the aggregate of each chunk of ids goes into a temporary table, then
+    customer_stats_apply() rewrites only the rows that differ and brings the orders'
+    stats_applied flags in line with their status, so that later saves neither count an order
+    twice nor miss one. Bulk paths that skip save() call this.
     Returns how many customers had drifted and were corrected.
     """
     if customer_ids is None:
@@ -261,53 +262,91 @@ def orders_bulk_sync(*, customer_ids: Iterable[int] | None = None) -> int:
     return drifted
 
 
+# The stats as SQL aggregates over one customer's delivered orders (aliased "o"), and what a
+# customer without any has. customer_stats_recompute and the nightly run both use them.
+STATS_AGGREGATES = {
+    "order_count": "COUNT(*)",
+    "total_spent": "ROUND(SUM(o.total), 2)",
+    "total_items": "COALESCE(SUM(o.item_count), 0)",
+    "average_order_value": "ROUND(SUM(o.total) * 1.0 / COUNT(*), 2)",
+    "first_order_at": "MIN(o.placed_at)",
+    "last_order_at": "MAX(o.placed_at)",
+}
+STATS_NONE = {
+    "order_count": 0,
+    "total_spent": 0,
+    "total_items": 0,
+    "average_order_value": 0,
+    "first_order_at": None,
+    "last_order_at": None,
+}
+
+
+def stats_aggregates_sql() -> str:
+    return ", ".join(f"{expression} AS {name}" for name, expression in STATS_AGGREGATES.items())
+
+
+def _id_filter(column: str, ids: list[int] | None) -> tuple[str, list[int]]:
+    if ids is None:
+        return "", []
+    return f" AND {column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
+
+
+def customer_stats_apply(*, source: str, customer_ids: list[int] | None = None) -> int:
+    """Write the stats held in the table ``source`` (customer_id and the STATS_AGGREGATES
+    columns, one row per customer with a delivered order) to the customers (of
+    ``customer_ids``, or all); customers missing from it get STATS_NONE. Only rows that differ
+    are rewritten. The orders' stats_applied flags follow their status. Returns how many
+    customers were rewritten (had drifted)."""
+    qn = connection.ops.quote_name
+    customer_table, order_table = qn(Customer._meta.db_table), qn(Order._meta.db_table)
+    ids_sql, ids_params = _id_filter(f"{customer_table}.id", customer_ids)
+    assignments = ", ".join(f"{name} = s.{name}" for name in STATS_AGGREGATES)
+    differs = " OR ".join(
+        f"{customer_table}.{name} IS DISTINCT FROM s.{name}" for name in STATS_AGGREGATES
+    )
+    empty_assignments = ", ".join(f"{name} = %s" for name in STATS_NONE)
+    empty_differs = " OR ".join(f"{name} IS DISTINCT FROM %s" for name in STATS_NONE)
+    empty_values = list(STATS_NONE.values())
+    delivered = Order.Status.DELIVERED.value
+    order_ids_sql, _ = _id_filter("customer_id", customer_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {customer_table} SET {assignments} FROM {source} AS s "
+            f"WHERE {customer_table}.id = s.customer_id AND ({differs}){ids_sql}",
+            ids_params,
+        )
+        drifted = cursor.rowcount
+        cursor.execute(
+            f"UPDATE {customer_table} SET {empty_assignments} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {source} AS s WHERE s.customer_id = "
+            f"{customer_table}.id) AND ({empty_differs}){ids_sql}",
+            [*empty_values, *empty_values, *ids_params],
+        )
+        drifted += cursor.rowcount
+        flag = "CASE WHEN status = %s THEN TRUE ELSE FALSE END"
+        cursor.execute(
+            f"UPDATE {order_table} SET stats_applied = {flag} "
+            f"WHERE stats_applied <> {flag}{order_ids_sql}",
+            [delivered, delivered, *ids_params],
+        )
+    return drifted
+
+
 def _stats_recompute_chunk(ids: list[int] | None) -> int:
     if ids == []:
         return 0
-    qn = connection.ops.quote_name
-    customer_table, order_table = qn(Customer._meta.db_table), qn(Order._meta.db_table)
-    id_filter, id_params = "", []
-    if ids is not None:
-        id_filter = f"WHERE c.id IN ({', '.join(['%s'] * len(ids))})"
-        id_params = ids
-    delivered = Order.Status.DELIVERED.value
-    stats = {
-        "order_count": "COUNT(o.id)",
-        "total_spent": "COALESCE(ROUND(SUM(o.total), 2), 0)",
-        "total_items": "COALESCE(SUM(o.item_count), 0)",
-        "average_order_value": (
-            "CASE WHEN COUNT(o.id) = 0 THEN 0 ELSE ROUND(SUM(o.total) * 1.0 / COUNT(o.id), 2) END"
-        ),
-        "first_order_at": "MIN(o.placed_at)",
-        "last_order_at": "MAX(o.placed_at)",
-    }
-    select = ", ".join(f"{expression} AS {name}" for name, expression in stats.items())
-    assignments = ", ".join(f"{name} = agg.{name}" for name in stats)
-    differs = " OR ".join(f"{customer_table}.{name} IS DISTINCT FROM agg.{name}" for name in stats)
+    order_table = connection.ops.quote_name(Order._meta.db_table)
+    ids_sql, ids_params = _id_filter("o.customer_id", ids)
     # The aggregate goes into an indexed temporary table first, so the UPDATE's join plan does
     # not depend on table statistics (fresh or bulk-loaded tables have none worth trusting).
-    aggregate = f"""
-        SELECT c.id AS customer_id, {select}
-        FROM {customer_table} c
-        LEFT JOIN {order_table} o ON o.customer_id = c.id AND o.status = %s
-        {id_filter}
-        GROUP BY c.id
-    """
-    update = f"""
-        UPDATE {customer_table} SET {assignments}
-        FROM customer_stats_recompute AS agg
-        WHERE {customer_table}.id = agg.customer_id AND ({differs})
-    """
-    flags_sql = f"""
-        UPDATE {order_table}
-        SET stats_applied = CASE WHEN status = %s THEN TRUE ELSE FALSE END
-        WHERE stats_applied <> CASE WHEN status = %s THEN TRUE ELSE FALSE END
-        {id_filter.replace("c.id", "customer_id").replace("WHERE", "AND")}
-    """
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS customer_stats_recompute")
         cursor.execute(
-            f"CREATE TEMP TABLE customer_stats_recompute AS {aggregate}", [delivered, *id_params]
+            f"CREATE TEMP TABLE customer_stats_recompute AS "
+            f"SELECT o.customer_id, {stats_aggregates_sql()} FROM {order_table} o "
+            f"WHERE o.status = %s{ids_sql} GROUP BY o.customer_id",
+            [Order.Status.DELIVERED.value, *ids_params],
         )
         cursor.execute(
             "CREATE UNIQUE INDEX customer_stats_recompute_id "
@@ -315,10 +354,8 @@ def _stats_recompute_chunk(ids: list[int] | None) -> int:
         )
         if connection.vendor == "postgresql":
             cursor.execute("ANALYZE customer_stats_recompute")
-        cursor.execute(update)
-        drifted = cursor.rowcount
+        drifted = customer_stats_apply(source="customer_stats_recompute", customer_ids=ids)
         cursor.execute("DROP TABLE customer_stats_recompute")
-        cursor.execute(flags_sql, [delivered, delivered, *id_params])
     return drifted
 
 

@@ -194,7 +194,7 @@ SECTIONS: dict[str, Section] = {
         name="analytics",
         description=(
             "The nightly analytics run (customers.analytics.run.analytics_run, model mbgnbd): "
-            "reconcile, aggregate, RFM, churn and spend models, set-based write."
+            "one pass over the orders, reconcile, RFM, churn and spend models, set-based write."
         ),
         measure=measure_analytics,
         summarize=summarize_analytics,

@@ -1,6 +1,7 @@
 """Everything around the nightly analytics run: the command, the task, "Run now" and the progress
 page in admin, and the beat schedule."""
 
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -74,6 +75,7 @@ def finished_run(**fields) -> AnalyticsRun:
         "log_likelihood": -9582.43,
         "drift_count": 2,
         "step_timings": {"reconcile": 0.41, "aggregate": 1.2, "churn": 7.7},
+        "segment_counts": {"Prospect": 400, "Lost": 1234, "Champions": 56},
         "progress": 100,
         **fields,
     }
@@ -309,6 +311,8 @@ def test_detail_page_shows_timings_parameters_and_the_fallback(
     assert "-9582.43" in content
     assert "<td>churn</td><td>7.7</td>" in content
     assert "too few repeat buyers" in content
+    segments = re.findall(r"<td>([A-Za-z' ]+)</td><td>([\d,]+)</td>", content)
+    assert segments == [("Champions", "56"), ("Lost", "1,234"), ("Prospect", "400")]
 
 
 def test_detail_page_of_a_failed_run_shows_the_error(admin_client):

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from customers import analytics_panels
+from customers import analytics_panels, selectors
 from customers.models import AnalyticsRun, Customer
 from customers.tests.factories import CustomerFactory, OrderFactory
 
@@ -224,10 +224,21 @@ def test_segment_order_is_the_segment_map_order():
     assert list(analytics_panels.SEGMENT_ORDER) == [name for name, _, _ in SEGMENT_MAP]
 
 
+def scored_run(**fields):
+    """A succeeded run that recorded the segments as they stand, as the nightly run does."""
+    return run(
+        AnalyticsRun.Status.SUCCEEDED,
+        finished_days_ago=0,
+        segment_counts=selectors.rfm_segment_tally(),
+        **fields,
+    )
+
+
 def test_rfm_chart_counts_customers_per_segment_in_the_map_order(client_in_group):
     for segment, count in (("Lost", 2), ("Champions", 3), ("At Risk", 1), ("Prospect", 4)):
         for _ in range(count):
             score(CustomerFactory(), rfm_segment=segment)
+    scored_run()
     CustomerFactory.create_batch(2)  # not scored yet
 
     html = dashboard(client_in_group("Marketing")).content.decode()
@@ -249,14 +260,28 @@ def test_rfm_chart_counts_customers_per_segment_in_the_map_order(client_in_group
     assert "Can%27t+Lose+Them" in card  # the table links each segment to the filtered list
 
 
-def test_rfm_chart_is_one_query(django_assert_num_queries):
+def test_rfm_chart_reads_the_counts_the_run_recorded_in_one_query(django_assert_num_queries):
     score(CustomerFactory(), rfm_segment="Champions")
     score(CustomerFactory(), rfm_segment="Hibernating")
+    latest = scored_run()
+    score(CustomerFactory(), rfm_segment="Champions")  # not through a run: not counted
 
     with django_assert_num_queries(1):
-        counts = analytics_panels.rfm_segment_counts()
+        counts = analytics_panels.rfm_segment_counts(latest)
 
     assert [row["customers"] for row in counts["segments"]].count(1) == 2
+    assert counts["unscored"] == 1  # created after the run
+
+
+def test_rfm_chart_counts_come_from_the_latest_succeeded_run(client_in_group):
+    run(AnalyticsRun.Status.SUCCEEDED, finished_days_ago=2, segment_counts={"Lost": 7})
+    run(AnalyticsRun.Status.SUCCEEDED, finished_days_ago=1, segment_counts={"Champions": 5})
+    run(AnalyticsRun.Status.FAILED, finished_days_ago=0, segment_counts={"At Risk": 9})
+
+    chart = dashboard(client_in_group("Marketing")).context["rfm_chart"]
+
+    counts = dict(zip(chart["labels"], chart["customers"], strict=True))
+    assert (counts["Champions"], counts["Lost"], counts["At Risk"]) == (5, 0, 0)
 
 
 def test_rfm_chart_waits_for_the_first_run(client_in_group):
@@ -437,7 +462,7 @@ def build_scored_shop(customers):
             expected_orders_90d=index / 10,
             predicted_clv=Decimal(50 * index),
         )
-    run(AnalyticsRun.Status.SUCCEEDED, finished_days_ago=0, customers_scored=customers)
+    scored_run(customers_scored=customers)
 
 
 def test_dashboard_queries_do_not_grow_with_scored_customers(

@@ -73,6 +73,50 @@ def test_the_run_reconciles_drifted_stats():
     assert Customer.objects.get(pk=customers[0].pk).order_count == customers[0].orders.count()
 
 
+def test_the_run_zeroes_the_stats_of_a_customer_without_delivered_orders():
+    _, prospect = shop(2)
+    Customer.objects.filter(pk=prospect.pk).update(
+        order_count=2, total_spent=Decimal("80.00"), first_order_at=timezone.now()
+    )
+
+    run = analytics.analytics_run()
+
+    prospect.refresh_from_db()
+    assert run.drift_count == 1
+    assert (prospect.order_count, prospect.total_spent, prospect.first_order_at) == (0, 0, None)
+
+
+def test_the_run_records_customers_per_segment():
+    shop()
+
+    run = analytics.analytics_run()
+
+    stored = Customer.objects.values_list("rfm_segment", flat=True)
+    assert run.segment_counts == {name: list(stored).count(name) for name in set(stored)}
+    assert run.segment_counts["Prospect"] == 1
+    assert sum(run.segment_counts.values()) == run.customers_scored
+
+
+def test_as_of_limits_the_scores_but_not_the_stats():
+    customer = CustomerFactory()
+    for days_ago in (40, 20, 0):
+        OrderFactory(
+            customer=customer,
+            status="delivered",
+            total=Decimal("10.00"),
+            placed_at=timezone.now() - timedelta(days=days_ago),
+        )
+    Customer.objects.filter(pk=customer.pk).update(order_count=0)
+
+    run = analytics.analytics_run(as_of=timezone.localdate() - timedelta(days=10))
+
+    customer.refresh_from_db()
+    assert run.drift_count == 1
+    assert (customer.order_count, customer.total_spent) == (3, Decimal("30.00"))
+    assert customer.rfm_frequency is not None
+    assert list(analytics.customer_summaries(run.as_of)["orders"]) == [2]
+
+
 def test_as_of_ignores_later_orders():
     customer = CustomerFactory()
     OrderFactory(
@@ -138,7 +182,7 @@ def test_a_failing_step_marks_the_run_failed(monkeypatch):
     def broken(as_of):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(analytics, "customer_summaries", broken)
+    monkeypatch.setattr(analytics, "orders_summarise", broken)
     with pytest.raises(RuntimeError):
         analytics.analytics_run()
 
