@@ -122,8 +122,8 @@ def summarize_analytics(results: dict[int, dict]) -> dict:
     return {
         "growth": growth,
         "budgets": {
-            "analytics_full_run_seconds": _verdict(reference and reference["duration_seconds"], 90),
-            "analytics_memory_mb": _verdict(reference and reference["peak_rss_mb"], 2048),
+            "analytics_full_run_seconds": _verdict(_worst(reference, "duration_seconds"), 90),
+            "analytics_memory_mb": _verdict(_worst(reference, "peak_rss_mb"), 2048),
             "analytics_cost_linear": {
                 "budget": f"time grows at most like customers ** {LINEAR_EXPONENT}",
                 "measured": largest,
@@ -133,6 +133,15 @@ def summarize_analytics(results: dict[int, dict]) -> dict:
         "budgets_at": {"customers": REFERENCE_CUSTOMERS, "orders": REFERENCE_ORDERS},
         **({"note": note} if note else {}),
     }
+
+
+def _worst(result: dict | None, key: str) -> float | None:
+    """A budget holds for every run: with --repeat, the slowest (largest) of them is judged,
+    such as the first night after a fresh load, not the median the report shows."""
+    if not result:
+        return None
+    values = [run[key] for run in result.get("runs", [result]) if run.get(key) is not None]
+    return max(values, default=None)
 
 
 def _succeeded(result: dict) -> bool:

@@ -66,6 +66,20 @@ def test_summary_judges_the_budgets_at_one_million_customers():
     assert summary["growth"]["per_customer"]["1000000"]["microseconds_per_customer"] == 95.0
 
 
+def test_with_repeats_the_budgets_judge_the_slowest_run():
+    def run(seconds, peak):
+        return {"status": "succeeded", "duration_seconds": seconds, "peak_rss_mb": peak}
+
+    median = run(40.0, 500)
+    repeated = {**median, "runs": [run(120.0, 700), median, run(30.0, 400)]}
+
+    budgets = summarize_analytics({1_000_000: repeated})["budgets"]
+
+    assert budgets["analytics_full_run_seconds"]["measured"] == 120.0
+    assert budgets["analytics_full_run_seconds"]["passed"] is False
+    assert budgets["analytics_memory_mb"]["measured"] == 700
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_builder_fills_the_tables_with_skewed_orders_and_matching_stats():
