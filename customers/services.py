@@ -235,10 +235,10 @@ def _customer_stats_add(order: Order) -> None:
 def customer_stats_recompute(*, customer_ids: Iterable[int] | None = None) -> int:
     """Set the stats of the given customers (all when None) from their delivered orders.
 
-    Set-based: the aggregate of each chunk of ids goes into a temporary table, then
-    customer_stats_apply() rewrites only the rows that differ and brings the orders'
-    stats_applied flags in line with their status, so that later saves neither count an order
-    twice nor miss one. Bulk paths that skip save() call this.
+    Set-based: the aggregate of each chunk of ids goes into a temporary table, only the
+    customers whose stats differ from it are rewritten, and the orders' stats_applied flags are
+    brought in line with their status, so that later saves neither count an order twice nor miss
+    one. Bulk paths that skip save() call this.
     Returns how many customers had drifted and were corrected.
     """
     if customer_ids is None:
@@ -292,45 +292,75 @@ def _id_filter(column: str, ids: list[int] | None) -> tuple[str, list[int]]:
     return f" AND {column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
 
 
-def customer_stats_apply(*, source: str, customer_ids: list[int] | None = None) -> int:
-    """Write the stats held in the table ``source`` (customer_id and the STATS_AGGREGATES
-    columns, one row per customer with a delivered order) to the customers (of
-    ``customer_ids``, or all); customers missing from it get STATS_NONE. Only rows that differ
-    are rewritten. The orders' stats_applied flags follow their status. Returns how many
-    customers were rewritten (had drifted)."""
-    qn = connection.ops.quote_name
-    customer_table, order_table = qn(Customer._meta.db_table), qn(Order._meta.db_table)
-    ids_sql, ids_params = _id_filter(f"{customer_table}.id", customer_ids)
-    assignments = ", ".join(f"{name} = s.{name}" for name in STATS_AGGREGATES)
-    differs = " OR ".join(
-        f"{customer_table}.{name} IS DISTINCT FROM s.{name}" for name in STATS_AGGREGATES
-    )
-    empty_assignments = ", ".join(f"{name} = %s" for name in STATS_NONE)
-    empty_differs = " OR ".join(f"{name} IS DISTINCT FROM %s" for name in STATS_NONE)
-    empty_values = list(STATS_NONE.values())
-    delivered = Order.Status.DELIVERED.value
-    order_ids_sql, _ = _id_filter("customer_id", customer_ids)
+def _stats_comparison(source: str) -> dict[str, Any]:
+    """SQL pieces comparing the customers' stored stats with the table ``source`` (customer_id
+    and the STATS_AGGREGATES columns, one row per customer with a delivered order; customers
+    missing from it should have STATS_NONE)."""
+    customers = connection.ops.quote_name(Customer._meta.db_table)
+    return {
+        "customers": customers,
+        "differs": " OR ".join(
+            f"{customers}.{name} IS DISTINCT FROM s.{name}" for name in STATS_AGGREGATES
+        ),
+        "missing": f"NOT EXISTS (SELECT 1 FROM {source} AS s WHERE s.customer_id = {customers}.id)",
+        "empty_differs": " OR ".join(f"{name} IS DISTINCT FROM %s" for name in STATS_NONE),
+        "empty_values": list(STATS_NONE.values()),
+    }
+
+
+def customer_stats_drifted(*, source: str) -> list[int]:
+    """The ids of the customers whose stored stats disagree with the table ``source`` (see
+    _stats_comparison), without writing anything."""
+    sql = _stats_comparison(source)
+    customers = sql["customers"]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {customer_table} SET {assignments} FROM {source} AS s "
-            f"WHERE {customer_table}.id = s.customer_id AND ({differs}){ids_sql}",
+            f"SELECT {customers}.id FROM {customers} JOIN {source} AS s "
+            f"ON s.customer_id = {customers}.id WHERE {sql['differs']} "
+            f"UNION ALL SELECT id FROM {customers} WHERE {sql['missing']} "
+            f"AND ({sql['empty_differs']})",
+            sql["empty_values"],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def _stats_write(*, source: str, customer_ids: list[int] | None) -> int:
+    """Write the stats held in ``source`` to the customers (of ``customer_ids``, or all) whose
+    stored stats differ; returns how many were rewritten."""
+    sql = _stats_comparison(source)
+    customers = sql["customers"]
+    ids_sql, ids_params = _id_filter(f"{customers}.id", customer_ids)
+    assignments = ", ".join(f"{name} = s.{name}" for name in STATS_AGGREGATES)
+    empty_assignments = ", ".join(f"{name} = %s" for name in STATS_NONE)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {customers} SET {assignments} FROM {source} AS s "
+            f"WHERE {customers}.id = s.customer_id AND ({sql['differs']}){ids_sql}",
             ids_params,
         )
         drifted = cursor.rowcount
         cursor.execute(
-            f"UPDATE {customer_table} SET {empty_assignments} "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {source} AS s WHERE s.customer_id = "
-            f"{customer_table}.id) AND ({empty_differs}){ids_sql}",
-            [*empty_values, *empty_values, *ids_params],
+            f"UPDATE {customers} SET {empty_assignments} "
+            f"WHERE {sql['missing']} AND ({sql['empty_differs']}){ids_sql}",
+            [*sql["empty_values"], *sql["empty_values"], *ids_params],
         )
-        drifted += cursor.rowcount
-        flag = "CASE WHEN status = %s THEN TRUE ELSE FALSE END"
+        return drifted + cursor.rowcount
+
+
+def order_stats_flags_align(*, customer_ids: list[int] | None = None) -> int:
+    """Bring the orders' stats_applied flags (of the given customers, or all) in line with their
+    status, for stats that count every delivered order; returns how many orders changed."""
+    order_table = connection.ops.quote_name(Order._meta.db_table)
+    ids_sql, ids_params = _id_filter("customer_id", customer_ids)
+    flag = "CASE WHEN status = %s THEN TRUE ELSE FALSE END"
+    delivered = Order.Status.DELIVERED.value
+    with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {order_table} SET stats_applied = {flag} "
-            f"WHERE stats_applied <> {flag}{order_ids_sql}",
+            f"WHERE stats_applied <> {flag}{ids_sql}",
             [delivered, delivered, *ids_params],
         )
-    return drifted
+        return cursor.rowcount
 
 
 def _stats_recompute_chunk(ids: list[int] | None) -> int:
@@ -354,8 +384,9 @@ def _stats_recompute_chunk(ids: list[int] | None) -> int:
         )
         if connection.vendor == "postgresql":
             cursor.execute("ANALYZE customer_stats_recompute")
-        drifted = customer_stats_apply(source="customer_stats_recompute", customer_ids=ids)
+        drifted = _stats_write(source="customer_stats_recompute", customer_ids=ids)
         cursor.execute("DROP TABLE customer_stats_recompute")
+    order_stats_flags_align(customer_ids=ids)
     return drifted
 
 

@@ -4,8 +4,8 @@ Steps (each timed into AnalyticsRun.step_timings):
 1. aggregate: one pass over the delivered orders summarises each customer's: the denormalised
    stats, and up to the as-of date the purchase days (several orders on one day are one
    purchase), first and last purchase day and spend.
-2. reconcile: the stored stats are compared with that summary; the customers that had drifted
-   are counted and corrected.
+2. reconcile: the stored stats are compared with that summary; the customers that disagree are
+   recomputed from their orders as they are now, and those that had drifted are counted.
 3. rfm: R, F, M scores and the segment.
 4. churn: the MBG/NBD (default) or BG/NBD model is fitted by maximum likelihood, on a random
    sample of customers when there are many (the estimates of four parameters barely move past a
@@ -29,7 +29,12 @@ from django.utils import timezone
 from customers.analytics import churn, rfm, spend
 from customers.models import AnalyticsRun, Customer, Order
 from customers.selectors import rfm_segment_tally
-from customers.services import customer_stats_apply, stats_aggregates_sql
+from customers.services import (
+    customer_stats_drifted,
+    customer_stats_recompute,
+    order_stats_flags_align,
+    stats_aggregates_sql,
+)
 
 LOCK_KEY = 0x43524D01  # an arbitrary constant: the advisory lock of the analytics run
 HORIZON_DAYS = 90
@@ -96,7 +101,7 @@ SUMMARY_COLUMNS = (
 def orders_summarise(as_of: date) -> None:
     """One pass over the delivered orders into the session's temporary table SUMMARY_TABLE, a
     row per customer with a delivered order: the denormalised stats (all delivered orders, the
-    columns of customer_stats_apply) and, from the orders placed on or before as_of, the first
+    STATS_AGGREGATES columns) and, from the orders placed on or before as_of, the first
     and last purchase day (days since 1970), purchase days, orders, spend, and the spend of the
     first purchase day.
 
@@ -164,6 +169,19 @@ def summaries_read() -> dict[str, np.ndarray]:
         rows = cursor.fetchall()
     data = np.array(rows, dtype=float).reshape(-1, len(SUMMARY_COLUMNS))
     return {name: data[:, index] for index, name in enumerate(SUMMARY_COLUMNS)}
+
+
+def stats_reconcile() -> int:
+    """Compare the stored stats with SUMMARY_TABLE, then recompute the customers that disagree
+    from their orders as they are now: a customer whose order was delivered while the summary
+    was being made disagrees with it but not with the orders, and is left alone. Returns how
+    many customers had drifted and were corrected. Every order's stats_applied flag is brought
+    in line with its status on the way."""
+    suspects = customer_stats_drifted(source=SUMMARY_TABLE)
+    drifted = customer_stats_recompute(customer_ids=suspects)
+    with transaction.atomic():
+        order_stats_flags_align()
+    return drifted
 
 
 def summaries_drop() -> None:
@@ -336,8 +354,8 @@ def _score(run: AnalyticsRun, as_of: date, model: str, step: _Steps) -> None:
         with step("aggregate"):
             orders_summarise(as_of)
             data = summaries_read()
-        with step("reconcile"), transaction.atomic():
-            run.drift_count = customer_stats_apply(source=SUMMARY_TABLE)
+        with step("reconcile"):
+            run.drift_count = stats_reconcile()
     finally:
         summaries_drop()
     as_of_day = (as_of - date(1970, 1, 1)).days

@@ -73,6 +73,31 @@ def test_the_run_reconciles_drifted_stats():
     assert Customer.objects.get(pk=customers[0].pk).order_count == customers[0].orders.count()
 
 
+def test_a_delivery_during_the_pass_over_the_orders_is_not_undone(monkeypatch):
+    from customers import services
+
+    customer = CustomerFactory()
+    for number in ("A-1", "A-2"):
+        services.order_create(
+            customer=customer, number=number, total=Decimal("10.00"), status="delivered"
+        )
+    late = services.order_create(
+        customer=customer, number="A-3", total=Decimal("25.00"), status="paid"
+    )
+    summarise = analytics.orders_summarise
+
+    def summarise_then_deliver(as_of):
+        summarise(as_of)  # the summary sees two delivered orders...
+        services.order_set_status(order=late, status="delivered")  # ...the customer has three
+
+    monkeypatch.setattr(analytics, "orders_summarise", summarise_then_deliver)
+    run = analytics.analytics_run()
+
+    customer.refresh_from_db()
+    assert (customer.order_count, customer.total_spent) == (3, Decimal("45.00"))
+    assert run.drift_count == 0
+
+
 def test_the_run_zeroes_the_stats_of_a_customer_without_delivered_orders():
     _, prospect = shop(2)
     Customer.objects.filter(pk=prospect.pk).update(
