@@ -151,7 +151,7 @@ class AnalyticsRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="Seconds per step")
     def timings(self, run):
-        steps = (run.step_timings or {}).items()
+        steps = run.steps_in_order()
         return _table(("Step", "Seconds"), ((step, _number(seconds)) for step, seconds in steps))
 
     @admin.display(description="Error")
@@ -239,7 +239,7 @@ class AnalyticsRunAdmin(admin.ModelAdmin):
         return {
             "run": run,
             "active": run.status in ACTIVE,
-            "steps_done": list((run.step_timings or {}).items()),
+            "steps_done": run.steps_in_order(),
             "fragment_url": self._url("progress_fragment", quote(run.pk)),
             "detail_url": self._url("change", quote(run.pk)),
         }

@@ -36,13 +36,14 @@ def analytics_run_queue(
     model: str = AnalyticsRun.Model.MBGNBD,
     requested_by=None,
 ) -> AnalyticsRun:
-    """Create a queued AnalyticsRun and send the `customers.analytics_run` task for it once the
-    transaction commits. The row carries the Celery task id from the start. Without REDIS_URL the
-    task runs eagerly in-process at commit, so the returned row may be stale: re-read it.
+    """Create a queued AnalyticsRun and send the analytics chain for it (the run, then the table
+    upkeep) once the transaction commits. The row carries the run task's Celery id from the
+    start. Without REDIS_URL the chain runs eagerly in-process at commit, so the returned row
+    may be stale: re-read it.
 
     Raises ValueError for an unknown model.
     """
-    from customers.tasks import analytics_run as analytics_run_task
+    from customers.tasks import analytics_chain
 
     if model not in AnalyticsRun.Model.values:
         raise ValueError(
@@ -58,7 +59,7 @@ def analytics_run_queue(
     logger.info("Analytics run %s queued by %s (task %s).", run.pk, requested_by or "-", task_id)
     # robust: with eager Celery a failing run must not break the caller; the row records the error.
     transaction.on_commit(
-        lambda: analytics_run_task.apply_async(kwargs={"run_id": run.pk}, task_id=task_id),
+        lambda: analytics_chain(run_id=run.pk, model=model, task_id=task_id).apply_async(),
         robust=True,
     )
     return run

@@ -634,3 +634,12 @@ class AnalyticsRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_model_name_display()} as of {self.as_of} ({self.get_status_display()})"
+
+    # The order the steps run in; PostgreSQL's jsonb does not keep the order keys were written in.
+    STEPS = ("aggregate", "reconcile", "rfm", "churn", "spend", "write", "upkeep")
+
+    def steps_in_order(self) -> list[tuple[str, float]]:
+        """step_timings as (step, seconds) in the order the steps run."""
+        timings = self.step_timings or {}
+        rank = {step: index for index, step in enumerate(self.STEPS)}
+        return sorted(timings.items(), key=lambda item: rank.get(item[0], len(rank)))

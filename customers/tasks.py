@@ -1,4 +1,4 @@
-from celery import shared_task
+from celery import chain, shared_task
 
 
 @shared_task(name="customers.stats_reconcile", soft_time_limit=30 * 60, time_limit=35 * 60)
@@ -42,3 +42,32 @@ def analytics_run(
         logger.warning("Analytics run not started: %s", error)
         return None
     return run.pk
+
+
+@shared_task(name="customers.analytics_upkeep", soft_time_limit=30 * 60, time_limit=35 * 60)
+def analytics_upkeep(run_id: int | None) -> int | None:
+    """The second link of the analytics chain: table upkeep after the run whose id the first
+    link returned (None when it did not run)."""
+    from customers.analytics.run import analytics_upkeep as upkeep
+    from customers.models import AnalyticsRun
+
+    run = AnalyticsRun.objects.filter(pk=run_id).first() if run_id is not None else None
+    if run is None:
+        return None
+    upkeep(run)
+    return run.pk
+
+
+def analytics_chain(*, run_id: int | None = None, model: str = "mbgnbd", task_id: str = ""):
+    """The run, then the upkeep: the nightly job and "Run now" both send this chain. The first
+    link's Celery id may be chosen (the queued run's row carries it)."""
+    first = analytics_run.si(run_id=run_id, model=model)
+    if task_id:
+        first = first.set(task_id=task_id)
+    return chain(first, analytics_upkeep.s())
+
+
+@shared_task(name="customers.analytics_nightly")
+def analytics_nightly(model: str = "mbgnbd") -> str:
+    """The nightly schedule's task: sends the analytics chain for today; returns its id."""
+    return analytics_chain(model=model).apply_async().id

@@ -126,7 +126,8 @@ def test_analytics_measurement_reports_the_run_and_its_steps():
 
     assert result["status"] == "succeeded", result.get("error")
     assert result["customers_scored"] == 300
-    assert set(result["steps"]) >= {"aggregate", "rfm", "churn", "write"}
+    assert set(result["steps"]) >= {"aggregate", "rfm", "churn", "write", "upkeep"}
+    assert result["duration_seconds"] >= result["run_call_seconds"] > 0  # the chain: run + upkeep
     assert result["peak_rss_mb"] >= result["baseline_rss_mb"] > 0
     assert result["customers_per_second"] > 0
 

@@ -278,6 +278,29 @@ def write_scores(ids, columns: dict[str, np.ndarray], scored_at: datetime) -> in
     return rewritten
 
 
+# After the run --------------------------------------------------------------------------------
+
+
+def analytics_upkeep(run: AnalyticsRun) -> float | None:
+    """The nightly chain's second link: after a run that rewrote scores, refresh the customer
+    table's planner statistics and, outside a transaction, vacuum it, so that the morning's
+    searches and counts plan on the new segments and read the table's visibility map instead of
+    visiting every page. Autovacuum would get there, at a moment of its choosing. Records the
+    seconds as the run's "upkeep" step and returns them; does nothing for a run that did not
+    succeed."""
+    if run.status != AnalyticsRun.Status.SUCCEEDED:
+        return None
+    started = time.perf_counter()
+    table = connection.ops.quote_name(Customer._meta.db_table)
+    vacuum = connection.vendor == "postgresql" and not connection.in_atomic_block
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (ANALYZE) {table}" if vacuum else f"ANALYZE {table}")
+    seconds = round(time.perf_counter() - started, 3)
+    run.step_timings = {**run.step_timings, "upkeep": seconds}
+    AnalyticsRun.objects.filter(pk=run.pk).update(step_timings=run.step_timings)
+    return seconds
+
+
 # The run --------------------------------------------------------------------------------------
 
 

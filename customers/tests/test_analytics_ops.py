@@ -4,9 +4,11 @@ page in admin, and the beat schedule."""
 import re
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
+from unittest.mock import Mock
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -20,7 +22,10 @@ from django_celery_beat.models import PeriodicTask
 from crm.celery import app
 from customers.analytics_ops import analytics_run_queue
 from customers.models import AnalyticsRun, Customer
+from customers.tasks import analytics_chain
+from customers.tasks import analytics_nightly as analytics_nightly_task
 from customers.tasks import analytics_run as analytics_run_task
+from customers.tasks import analytics_upkeep as analytics_upkeep_task
 from customers.tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -157,7 +162,7 @@ def test_command_scores_the_customers_and_prints_the_summary():
     assert "Drift fixed: 0 customer(s)" in printed
     for step in run.step_timings:
         assert f"  {step} " in printed
-    assert "reconcile" in run.step_timings
+    assert {"reconcile", "upkeep"} <= set(run.step_timings)
     scored = Customer.objects.filter(pk__in=[customer.pk for customer in customers])
     assert all(customer.p_alive is not None for customer in scored)
 
@@ -192,6 +197,7 @@ def test_queue_creates_a_queued_run_that_runs_at_commit(django_capture_on_commit
     assert run.model_name == "bgnbd"
     assert run.customers_with_orders == 2
     assert run.task_id == queued.task_id
+    assert "upkeep" in run.step_timings  # the chain's second link ran after the run
 
 
 def test_queue_refuses_an_unknown_model(django_capture_on_commit_callbacks):
@@ -228,6 +234,33 @@ def test_task_without_a_run_starts_a_new_one_as_the_nightly_schedule_does():
     assert run.status == AnalyticsRun.Status.SUCCEEDED
     assert run.model_name == "mbgnbd"
     assert run.customers_scored == 2
+
+
+def test_nightly_task_sends_the_chain_run_then_upkeep():
+    customers_with_orders(2)
+
+    analytics_nightly_task.delay(model="bgnbd")
+
+    run = AnalyticsRun.objects.get()
+    assert (run.status, run.model_name, run.as_of) == ("succeeded", "bgnbd", timezone.localdate())
+    assert [step for step, _ in run.steps_in_order()][-2:] == ["write", "upkeep"]
+
+
+def test_chain_leaves_the_table_alone_after_a_failed_run(monkeypatch):
+    from customers.analytics import run as run_module
+
+    customers_with_orders(2)
+    monkeypatch.setattr(run_module, "orders_summarise", Mock(side_effect=RuntimeError("boom")))
+
+    with pytest.raises(RuntimeError):
+        analytics_chain().apply_async()
+
+    run = AnalyticsRun.objects.get()
+    assert run.status == AnalyticsRun.Status.FAILED
+    assert "upkeep" not in run.step_timings
+    assert analytics_upkeep_task.delay(run.pk).get() == run.pk  # a link sent anyway: no upkeep
+    run.refresh_from_db()
+    assert "upkeep" not in run.step_timings
 
 
 def test_task_carries_out_a_queued_run():
@@ -470,7 +503,7 @@ def test_schedule_runs_the_analytics_nightly_at_half_past_one():
         name="Customer analytics (nightly)"
     )
 
-    assert nightly.task == "customers.analytics_run"
+    assert nightly.task == "customers.analytics_nightly"
     assert nightly.enabled
     assert (nightly.crontab.minute, nightly.crontab.hour) == ("30", "1")
     assert nightly.task in app.tasks
@@ -495,9 +528,14 @@ def test_queued_run_succeeds_on_a_worker_through_redis():
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         run = analytics_run_queue(model="mbgnbd")
         run_id = app.AsyncResult(run.task_id).get(timeout=120)
+        deadline = time.monotonic() + 60  # the chain's second link follows on the worker
+        while "upkeep" not in AnalyticsRun.objects.get(pk=run.pk).step_timings:
+            assert time.monotonic() < deadline, "the upkeep link did not run"
+            time.sleep(0.2)
 
     assert run_id == run.pk
     run.refresh_from_db()
     assert run.status == AnalyticsRun.Status.SUCCEEDED
     assert run.customers_scored == 3
     assert run.fallback_used
+    assert run.step_timings["upkeep"] >= 0

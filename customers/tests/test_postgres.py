@@ -105,3 +105,25 @@ def test_customer_search_uses_the_trigram_index(column):
             cursor.execute(f"RESET {switch}")
 
     assert f"customer_{column}_trgm_idx" in plan
+
+
+def _vacuum_count() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'customers_customer'"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_the_nightly_chain_vacuums_the_customer_table_after_the_run():
+    from customers.tasks import analytics_chain
+
+    for customer in CustomerFactory.create_batch(3):
+        OrderFactory(customer=customer, status="delivered")
+    before = _vacuum_count()
+
+    analytics_chain().apply_async()
+
+    assert _vacuum_count() == before + 1
