@@ -118,11 +118,7 @@ def orders_summarise(as_of: date) -> None:
     end = connection.ops.adapt_datetimefield_value(
         datetime.combine(as_of + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     )
-    counted = (
-        "FILTER (WHERE o.counted = 1)"
-        if connection.vendor == "sqlite"
-        else ("FILTER (WHERE o.counted)")
-    )
+    counted = "FILTER (WHERE o.counted)"  # the orders placed up to as_of
     sql = f"""
         CREATE TEMP TABLE {SUMMARY_TABLE} AS
         SELECT o.customer_id,
