@@ -9,13 +9,7 @@ row versions. rfm_segment keeps its index: it changes for few customers a night.
 
 from django.db import migrations
 
-
-def fillfactor(value):
-    def apply(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(f"ALTER TABLE customers_customer SET (fillfactor = {value})")
-
-    return apply
+from customers.migration_ops import customer_fillfactor
 
 
 class Migration(migrations.Migration):
@@ -28,5 +22,5 @@ class Migration(migrations.Migration):
             model_name="customer",
             name="customer_churn_risk_idx",
         ),
-        migrations.RunPython(fillfactor(80), fillfactor(100)),
+        migrations.RunPython(customer_fillfactor(80), customer_fillfactor(100)),
     ]

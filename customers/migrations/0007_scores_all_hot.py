@@ -7,7 +7,7 @@ every customer's scores took 4 s as HOT updates and 65 s otherwise.
 
 So rfm_segment loses its index, as churn_risk did in 0006: the first night after an import moves
 every customer's segment, and each night moves some. Segment filters combine with the list's
-other filters and sort, and the dashboard's chart counts all segments in one scan anyway.
+other filters and sort, and the dashboard's chart reads the counts each run records (0008).
 And the pages keep half their space free (fillfactor 50): the previous night's row versions are
 pruned when a page is next visited, so each page has room for a new version of every row it
 holds. A fresh table is about 1.6 times the size at 80; a table rewritten each night at 80
@@ -16,13 +16,7 @@ grows to that size anyway, with the new versions on other pages.
 
 from django.db import migrations
 
-
-def fillfactor(value):
-    def apply(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(f"ALTER TABLE customers_customer SET (fillfactor = {value})")
-
-    return apply
+from customers.migration_ops import customer_fillfactor
 
 
 class Migration(migrations.Migration):
@@ -35,5 +29,5 @@ class Migration(migrations.Migration):
             model_name="customer",
             name="customer_rfm_segment_idx",
         ),
-        migrations.RunPython(fillfactor(50), fillfactor(80)),
+        migrations.RunPython(customer_fillfactor(50), customer_fillfactor(80)),
     ]
