@@ -5,7 +5,6 @@ the nightly run scores as of the end of the 39-week calibration period, 1997-09-
 """
 
 import csv
-import os
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,9 +16,8 @@ from customers.analytics.run import analytics_run
 from customers.models import Customer, Order
 from customers.services import orders_bulk_sync
 
-# The project's shared/ folder sits beside the checkout; CRM_SHARED_DIR points elsewhere.
-SHARED = Path(os.environ.get("CRM_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared"))
-DATA = SHARED / "data" / "cdnow_sample.csv"
+# A copy of the public CDNOW sample kept with the tests (source and licence: data/README.md).
+DATA = Path(__file__).resolve().parent / "data" / "cdnow_sample.csv"
 AS_OF = date(1997, 9, 30)
 
 pytestmark = pytest.mark.django_db
