@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "phonenumber_field",
     "crm",
+    "core",
     "customers",
     "loyalty",
     "segments",

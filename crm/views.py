@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 
-from customers import panels
+from core import registry
 
 
 @login_required
@@ -16,12 +16,12 @@ def dashboard(request):
 
     Each card's template is rendered with the dict its context function returns, on top of the
     request context (user, perms, crm_currency), so an app adds a card by registering it in
-    customers.panels without touching this view. A user who may see no card gets a short message
+    core.registry without touching this view. A user who may see no card gets a short message
     instead of a 403, since this is where login lands.
     """
     cards = [
         (card, render_to_string(card.template, {**context, "card": card}, request=request))
-        for card, context in panels.dashboard_cards_for(request)
+        for card, context in registry.dashboard_cards_for(request)
     ]
     return render(request, "crm/dashboard.html", {"cards": cards})
 

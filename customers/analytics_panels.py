@@ -17,7 +17,7 @@ from django.db.models.functions import Cast
 from django.http import HttpRequest
 from django.urls import reverse
 
-from customers import panels
+from core import registry
 from customers.models import AnalyticsRun, Customer
 
 Segment = Customer.RfmSegment
@@ -242,7 +242,7 @@ def last_run_card(request: HttpRequest) -> dict:
     return {"run": latest_run_for(request)}
 
 
-panels.register_panel(
+registry.register_panel(
     key="analytics",
     title="Scores",
     template="customers/panels/analytics.html",
@@ -250,7 +250,7 @@ panels.register_panel(
     permission="customers.view_customer",
     order=10,
 )
-panels.register_dashboard_card(
+registry.register_dashboard_card(
     key="rfm-segments",
     title="Customers per RFM segment",
     template="customers/cards/rfm_chart.html",
@@ -259,7 +259,7 @@ panels.register_dashboard_card(
     order=41,
     width="col-12 col-lg-8",
 )
-panels.register_dashboard_card(
+registry.register_dashboard_card(
     key="analytics-last-run",
     title="Last analytics run",
     template="customers/cards/last_run.html",
@@ -268,7 +268,7 @@ panels.register_dashboard_card(
     order=42,
     width="col-12 col-lg-4",
 )
-panels.register_dashboard_card(
+registry.register_dashboard_card(
     key="at-risk",
     title="At risk, by value at stake",
     template="customers/cards/at_risk.html",

@@ -1,10 +1,33 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_delete, post_save
 
+from core.roles import ALL, LOYALTY_MANAGERS, MANAGERS, MARKETING, SUPPORT
+
 
 class CustomersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "customers"
+    roles = {
+        SUPPORT: (
+            "view_customer",
+            "add_customer",
+            "change_customer",
+            "view_order",
+            "view_note",
+            "add_note",
+            "change_note",
+            "view_tag",
+            "view_customertag",
+            "add_customertag",
+            "delete_customertag",
+            "view_address",
+            "add_address",
+            "change_address",
+        ),
+        MARKETING: ("view_customer", "view_order", "view_tag", "view_note"),
+        LOYALTY_MANAGERS: ("view_customer", "view_order"),
+        MANAGERS: (ALL,),
+    }
 
     def ready(self):
         # Importing these registers the app's timeline sources, panels and dashboard cards.

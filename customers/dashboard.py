@@ -17,7 +17,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from customers import panels, selectors
+from core import registry
+from customers import selectors
 from customers.models import Customer, Order
 
 ACTIVE_DAYS = 30
@@ -196,7 +197,7 @@ def top_customers_card(request: HttpRequest) -> dict:
     return {"customers": list(top_customers())}
 
 
-panels.register_dashboard_card(
+registry.register_dashboard_card(
     key="customer-kpis",
     title="Customers",
     template="customers/cards/kpis.html",
@@ -205,7 +206,7 @@ panels.register_dashboard_card(
     order=10,
     width="col-12 col-xl-8",
 )
-panels.register_dashboard_card(
+registry.register_dashboard_card(
     key="follow-ups",
     title="Follow-ups due",
     template="customers/cards/follow_ups.html",
@@ -214,7 +215,7 @@ panels.register_dashboard_card(
     order=20,
     width="col-12 col-sm-6 col-xl-2",
 )
-panels.register_dashboard_card(
+registry.register_dashboard_card(
     key="address-queue",
     title="Addresses to verify",
     template="customers/cards/addresses.html",
@@ -223,7 +224,7 @@ panels.register_dashboard_card(
     order=21,
     width="col-12 col-sm-6 col-xl-2",
 )
-panels.register_dashboard_card(
+registry.register_dashboard_card(
     key="revenue-chart",
     title="Revenue and delivered orders, last 12 months",
     template="customers/cards/revenue_chart.html",
@@ -232,7 +233,7 @@ panels.register_dashboard_card(
     order=30,
     width="col-12 col-lg-7",
 )
-panels.register_dashboard_card(
+registry.register_dashboard_card(
     key="new-customers-chart",
     title="New customers, last 12 months",
     template="customers/cards/new_customers_chart.html",
@@ -241,7 +242,7 @@ panels.register_dashboard_card(
     order=31,
     width="col-12 col-lg-5",
 )
-panels.register_dashboard_card(
+registry.register_dashboard_card(
     key="top-customers",
     title="Top customers by total spent",
     template="customers/cards/top_customers.html",

@@ -6,9 +6,9 @@ same whatever the customer's history.
 
 from django.urls import reverse
 
-from customers import panels
+from core import registry
+from core.registry import TimelineEntry
 from customers.models import Address, CustomerTag, Note, Order, OrderStatusChange
-from customers.panels import TimelineEntry
 
 
 def order_entries(customer, limit):
@@ -84,15 +84,17 @@ def customer_entries(customer, limit):
     )
 
 
-panels.register_timeline_source(
+registry.register_timeline_source(
     key="orders", entries=order_entries, permission="customers.view_order"
 )
-panels.register_timeline_source(
+registry.register_timeline_source(
     key="order-status", entries=order_status_entries, permission="customers.view_order"
 )
-panels.register_timeline_source(key="notes", entries=note_entries, permission="customers.view_note")
-panels.register_timeline_source(key="tags", entries=tag_entries)
-panels.register_timeline_source(
+registry.register_timeline_source(
+    key="notes", entries=note_entries, permission="customers.view_note"
+)
+registry.register_timeline_source(key="tags", entries=tag_entries)
+registry.register_timeline_source(
     key="addresses", entries=address_entries, permission="customers.view_address"
 )
-panels.register_timeline_source(key="customer", entries=customer_entries)
+registry.register_timeline_source(key="customer", entries=customer_entries)

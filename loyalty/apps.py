@@ -1,9 +1,24 @@
 from django.apps import AppConfig
 
+from core.roles import ALL, LOYALTY_MANAGERS, MANAGERS, SUPPORT
+
 
 class LoyaltyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "loyalty"
+    roles = {
+        # At the counter: see a customer's points and redeem a reward for them.
+        SUPPORT: (
+            "view_loyaltyprogram",
+            "view_loyaltyaccount",
+            "view_loyaltytransaction",
+            "view_reward",
+            "view_redemption",
+            "add_redemption",
+        ),
+        LOYALTY_MANAGERS: (ALL,),
+        MANAGERS: (ALL,),
+    }
 
     def ready(self):
         from customers.signals import order_delivered, order_delivery_reverted, orders_bulk_changed

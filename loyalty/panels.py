@@ -1,5 +1,5 @@
 """Loyalty on the staff pages: the customer-page panel, the timeline entries and the dashboard
-card, registered with customers.panels so the customers app needs no import of loyalty."""
+card, registered with core.registry so the customers app needs no import of loyalty."""
 
 from dataclasses import dataclass
 from decimal import Decimal
@@ -9,7 +9,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
 
-from customers.panels import (
+from core.registry import (
     TimelineEntry,
     register_dashboard_card,
     register_panel,

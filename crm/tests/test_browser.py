@@ -9,7 +9,6 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from customers.models import Customer, Note
-from customers.roles import staff_groups_sync
 from customers.tests.factories import (
     AddressFactory,
     CustomerFactory,
@@ -19,12 +18,6 @@ from customers.tests.factories import (
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def staff_groups(transactional_db):
-    # Transactional tests flush the database between tests, groups from the migration included.
-    staff_groups_sync()
 
 
 PHONE_WIDTH = 390

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from customers import panels
+from core import registry
 from customers.models import Customer
 from customers.tests.factories import (
     AddressFactory,
@@ -124,22 +124,22 @@ def test_each_card_needs_its_own_permission(client_with_perms):
 def test_cards_come_in_their_registered_order_including_other_apps_cards(
     client_in_group, monkeypatch
 ):
-    extra = panels.DashboardCard(
+    extra = registry.DashboardCard(
         key="extra",
         title="A card from another app",
         template="customers/cards/follow_ups.html",
         context=lambda request: {"follow_ups": {"due": 7, "overdue": 0}},
         order=15,
     )
-    hidden = panels.DashboardCard(
+    hidden = registry.DashboardCard(
         key="hidden",
         title="Needs a permission Marketing lacks",
         template="customers/cards/follow_ups.html",
         context=lambda request: {"follow_ups": {"due": 9, "overdue": 0}},
         permission="customers.delete_customer",
     )
-    monkeypatch.setitem(panels._dashboard_cards, extra.key, extra)
-    monkeypatch.setitem(panels._dashboard_cards, hidden.key, hidden)
+    monkeypatch.setitem(registry._dashboard_cards, extra.key, extra)
+    monkeypatch.setitem(registry._dashboard_cards, hidden.key, hidden)
     client = client_in_group("Marketing")
 
     response = client.get(reverse("home"))

@@ -1,17 +1,8 @@
-"""The staff roles as Django groups (defined in customers/roles.py)."""
+"""Once made the staff groups. They are now synced after every migrate from the roles each app
+declares on its AppConfig (core/roles.py), so this migration does nothing and imports no live code.
+"""
 
 from django.db import migrations
-
-from customers.roles import MANAGERS, ROLE_PERMISSIONS, staff_groups_sync
-
-
-def create_groups(apps, schema_editor):
-    staff_groups_sync(apps=apps)
-
-
-def remove_groups(apps, schema_editor):
-    names = [*ROLE_PERMISSIONS, MANAGERS]
-    apps.get_model("auth", "Group").objects.filter(name__in=names).delete()
 
 
 class Migration(migrations.Migration):
@@ -22,4 +13,4 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(create_groups, remove_groups)]
+    operations = []

@@ -1,15 +1,12 @@
-"""The nightly analytics run on the beat schedule (editable in admin under Periodic tasks), and the
-AnalyticsRun permissions for the staff groups (Managers start runs with "Run now")."""
+"""The nightly analytics run on the beat schedule (editable in admin under Periodic tasks). The
+staff groups get their permissions after migrate from core/roles.py."""
 
 from django.db import migrations
-
-from customers.roles import staff_groups_sync
 
 NIGHTLY = "Customer analytics (nightly)"
 
 
 def forwards(apps, schema_editor):
-    staff_groups_sync(apps=apps)
     CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     schedule, _ = CrontabSchedule.objects.get_or_create(

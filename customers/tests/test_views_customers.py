@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from customers import panels
+from core import registry
 from customers.models import Customer, CustomerTag, Note, Tag
 from customers.tests.factories import (
     AddressFactory,
@@ -366,19 +366,19 @@ def test_registered_panel_and_timeline_entries_appear(client_in_group, settings,
     engine = settings.TEMPLATES[0]
     settings.TEMPLATES = [{**engine, "DIRS": [*engine["DIRS"], tmp_path]}]
     customer = CustomerFactory()
-    panels.register_panel(
+    registry.register_panel(
         key="test-extra",
         title="Extra",
         template="extra_panel.html",
         context=lambda request, customer: {"balance": 1234},
     )
-    panels.register_timeline_source(
+    registry.register_timeline_source(
         key="test-extra",
         entries=lambda customer, limit: [
-            panels.TimelineEntry(at=timezone.now(), kind="extra", title="Extra happened")
+            registry.TimelineEntry(at=timezone.now(), kind="extra", title="Extra happened")
         ],
     )
-    panels.register_panel(
+    registry.register_panel(
         key="test-hidden",
         title="Hidden",
         template="extra_panel.html",
@@ -388,8 +388,8 @@ def test_registered_panel_and_timeline_entries_appear(client_in_group, settings,
     try:
         response = client_in_group("Support").get(detail_url(customer))
     finally:
-        panels._panels.pop("test-extra"), panels._panels.pop("test-hidden")
-        panels._timeline_sources.pop("test-extra")
+        registry._panels.pop("test-extra"), registry._panels.pop("test-hidden")
+        registry._timeline_sources.pop("test-extra")
 
     page = response.content.decode()
     assert "Balance: 1234" in page

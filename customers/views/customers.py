@@ -13,7 +13,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django.views.generic import CreateView, DetailView, UpdateView
 
-from customers import panels, selectors, services
+from core import registry
+from customers import selectors, services
 from customers.forms import CustomerForm, NoteForm, TagAddForm
 from customers.models import Customer, Note, Tag
 
@@ -84,8 +85,8 @@ class CustomerDetailView(PermissionRequiredMixin, DetailView):
             repeat_frequency=repeat_frequency(customer.order_count),
             addresses=list(customer.addresses.all()),
             **tags_context(customer),
-            panels=panels.panels_for(self.request, customer),
-            timeline=panels.timeline_for(self.request, customer),
+            panels=registry.panels_for(self.request, customer),
+            timeline=registry.timeline_for(self.request, customer),
         )
         if user.has_perm("customers.view_order"):
             context.update(orders_context(self.request, customer))

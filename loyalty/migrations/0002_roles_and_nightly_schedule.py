@@ -1,15 +1,12 @@
-"""Loyalty permissions for the staff groups, and the nightly run on the beat schedule (editable in
-admin under Periodic tasks)."""
+"""The loyalty nightly run on the beat schedule (editable in admin under Periodic tasks). The staff
+groups get their permissions after migrate from core/roles.py."""
 
 from django.db import migrations
-
-from customers.roles import staff_groups_sync
 
 NIGHTLY = "Loyalty: release, expire, tiers"
 
 
 def forwards(apps, schema_editor):
-    staff_groups_sync(apps=apps)
     CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     schedule, _ = CrontabSchedule.objects.get_or_create(

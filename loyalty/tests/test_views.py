@@ -314,10 +314,8 @@ def test_support_redeems_a_reward_on_a_phone(page, live_server):
     from django.contrib.auth.models import Group
     from playwright.sync_api import expect
 
-    from customers.roles import staff_groups_sync
     from customers.tests.factories import UserFactory
 
-    staff_groups_sync()  # a transactional test starts without the groups
     UserFactory(username="sam").groups.add(Group.objects.get(name="Support"))
     program = LoyaltyProgramFactory(name="Club")
     standard_tiers(program)

@@ -1,11 +1,11 @@
-"""Registries through which other apps add to the customer page and the dashboard.
+"""Registries through which apps add to the customer page and the dashboard.
 
-customers imports no other app, so loyalty, segments and communications register here from their
-``AppConfig.ready()``, the way models register with admin.site::
+The customer page and the dashboard know no app: customers, loyalty, segments and communications
+register here from their ``AppConfig.ready()``, the way models register with admin.site::
 
-    from customers import panels
+    from core import registry
 
-    panels.register_panel(
+    registry.register_panel(
         key="loyalty",
         title="Loyalty",
         template="loyalty/panel.html",
@@ -13,10 +13,10 @@ customers imports no other app, so loyalty, segments and communications register
         permission="loyalty.view_loyaltyaccount",
         order=30,
     )
-    panels.register_timeline_source(
+    registry.register_timeline_source(
         key="loyalty", entries=loyalty_timeline, permission="loyalty.view_loyaltytransaction"
     )
-    panels.register_dashboard_card(
+    registry.register_dashboard_card(
         key="loyalty-members", title="Loyalty members", template="loyalty/card.html",
         context=loyalty_card_context,         # (request) -> dict
         permission="loyalty.view_loyaltyaccount",
