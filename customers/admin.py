@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from core.admin import ReadOnlyAdminMixin
 from customers import services
 from customers.models import (
     Address,
@@ -136,15 +137,12 @@ class OrderItemInline(admin.TabularInline):
     fields = ("sku", "product_name", "category", "quantity", "unit_price", "line_total")
 
 
-class OrderStatusChangeInline(admin.TabularInline):
+class OrderStatusChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = OrderStatusChange
     extra = 0
     can_delete = False
     fields = ("changed_at", "from_status", "to_status", "changed_by")
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 class OrderAdminForm(forms.ModelForm):

@@ -11,6 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
+from core.admin import ReadOnlyAdminMixin
 from customers.analytics_ops import analytics_run_in_progress, analytics_run_queue
 from customers.models import AnalyticsRun, Customer
 
@@ -52,7 +53,7 @@ def _parameter_rows(values: dict, prefix: str = ""):
 
 
 @admin.register(AnalyticsRun)
-class AnalyticsRunAdmin(admin.ModelAdmin):
+class AnalyticsRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Runs are written by the run itself (nightly, "Run now" or the analytics_run command);
     here they are only viewed."""
 
@@ -109,16 +110,6 @@ class AnalyticsRunAdmin(admin.ModelAdmin):
         "timings",
         "error_text",
     )
-
-    def has_add_permission(self, request):
-        # A run is started with "Run now", which needs the add permission; there is no add form.
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     # Columns and fields ---------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
+from core.admin import ChangedByActionsMixin, ReadOnlyAdmin
 from loyalty import services
 from loyalty.forms import AdjustPointsForm, LoyaltyAccountAddForm
 from loyalty.models import (
@@ -166,7 +167,7 @@ class RewardAdmin(admin.ModelAdmin):
 
 
 @admin.register(LoyaltyAccount)
-class LoyaltyAccountAdmin(admin.ModelAdmin):
+class LoyaltyAccountAdmin(ChangedByActionsMixin, admin.ModelAdmin):
     """Accounts are opened through enrolment and change only through the services: the account
     page is a view of the account and its latest ledger rows; points move by the actions."""
 
@@ -222,10 +223,6 @@ class LoyaltyAccountAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         # The ledger is the account's history; a member who leaves keeps it (set points to 0).
         return False
-
-    def has_change_permission(self, request, obj=None):
-        # Change permission runs the actions; the account itself is never edited by hand.
-        return obj is None and super().has_change_permission(request)
 
     def save_model(self, request, obj, form, change):
         account = services.loyalty_account_enroll(customer=obj.customer, program=obj.program)
@@ -348,7 +345,7 @@ def _refusals_by_field(refused, *, selected: int, form_fields):
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(admin.ModelAdmin):
+class RedemptionAdmin(ChangedByActionsMixin, admin.ModelAdmin):
     """Vouchers are issued by redeeming a reward from the customer's page (loyalty_reward_redeem);
     here they are found, marked used at the till, or cancelled to give the points back."""
 
@@ -385,10 +382,6 @@ class RedemptionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
-
-    def has_change_permission(self, request, obj=None):
-        # Change permission runs the actions; a voucher's status moves only through them.
-        return obj is None and super().has_change_permission(request)
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -433,22 +426,6 @@ class RedemptionAdmin(admin.ModelAdmin):
             self.message_user(request, f"{succeeded} voucher(s) {done}.", messages.SUCCESS)
         for line in refused:
             self.message_user(request, line, messages.ERROR)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only by the services: searchable and viewable, never added, edited or
-    deleted by hand."""
-
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(LoyaltyTransaction)

@@ -14,10 +14,6 @@ from loyalty.panels import loyalty_panel_context
 from loyalty.staff_forms import RewardRedeemForm
 
 
-def is_htmx(request) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
 def _panel(request, customer, *, notice: str = "", error: str = ""):
     context = {**loyalty_panel_context(request, customer), "notice": notice, "error": error}
     return render(request, "loyalty/panel.html", {"panel": context, "customer": customer})
@@ -52,7 +48,7 @@ def customer_enrol(request, customer_pk, program_pk):
         error = f"Not enrolled: {' '.join(exc.messages)}"
     else:
         notice = f"{customer} is a member of {program}."
-    if is_htmx(request):
+    if request.htmx:
         return _panel(request, customer, notice=notice, error=error)
     if error:
         messages.error(request, error)

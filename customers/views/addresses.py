@@ -30,10 +30,6 @@ DECISION_FIELDS = [
 ]
 
 
-def _is_htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
 def _verify_form(address: Address, data=None) -> AddressVerifyForm:
     # One form per row: field ids carry the address so they stay unique on the page.
     return AddressVerifyForm(data, instance=address, auto_id=f"address-{address.pk}-verify-%s")
@@ -104,7 +100,7 @@ def _address_restore(address: Address) -> None:
 
 def _already_decided(request: HttpRequest, address: Address) -> HttpResponse:
     """Someone else verified or rejected the address since the page was loaded: write nothing."""
-    if _is_htmx(request):
+    if request.htmx:
         return render(request, ROW_TEMPLATE, {"address": address, "already_decided": True})
     status = address.get_verification_status_display().lower()
     messages.warning(request, f"The address of {address.customer} was already {status}.")
@@ -114,7 +110,7 @@ def _already_decided(request: HttpRequest, address: Address) -> HttpResponse:
 def _decision_response(
     request: HttpRequest, address: Address, form: BaseForm, *, saved: bool
 ) -> HttpResponse:
-    if _is_htmx(request):
+    if request.htmx:
         context = {
             "address": address,
             "page_number": request.GET.get("page", ""),

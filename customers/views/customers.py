@@ -22,10 +22,6 @@ ORDERS_PER_PAGE = 10
 NOTES_PER_PAGE = 10
 
 
-def is_htmx(request) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
 def repeat_frequency(order_count: int) -> str:
     """How often a customer comes back, in the words staff use."""
     if order_count <= 1:
@@ -160,17 +156,17 @@ def customer_notes(request, pk):
         if form.is_valid():
             services.note_create(customer=customer, author=request.user, **form.cleaned_data)
             form = None
-            if not is_htmx(request):
+            if not request.htmx:
                 messages.success(request, "Note added.")
                 return redirect("customers:detail", pk=customer.pk)
-        elif not is_htmx(request):
+        elif not request.htmx:
             messages.error(request, "The note was not saved: " + form.errors.as_text())
             return redirect("customers:detail", pk=customer.pk)
     return render(request, "customers/partials/notes.html", notes_context(request, customer, form))
 
 
 def _note_changed(request, note):
-    if is_htmx(request):
+    if request.htmx:
         return render(
             request, "customers/partials/notes.html", notes_context(request, note.customer)
         )
@@ -195,13 +191,13 @@ def note_pin(request, note_pk):
 def note_done(request, note_pk):
     note = get_object_or_404(Note.objects.select_related("customer"), pk=note_pk)
     services.note_complete(note=note)
-    if not is_htmx(request):
+    if not request.htmx:
         messages.success(request, "Follow-up marked done.")
     return _note_changed(request, note)
 
 
 def _tags_response(request, customer, form=None):
-    if is_htmx(request):
+    if request.htmx:
         return render(request, "customers/partials/tags.html", tags_context(customer, form))
     if form is not None and form.errors:
         messages.error(request, " ".join(form.errors.get("name", [])))
