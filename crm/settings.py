@@ -181,9 +181,44 @@ CRM_CURRENCY = env.str("CRM_CURRENCY", default="USD")
 CRM_NAME = env.str("CRM_NAME", default="Retail CRM")
 SMS_BACKEND = env.str("SMS_BACKEND", default="console")
 
+# --- Nightly analytics (customers/analytics/; docs/analytics.md) ---------------------------------
+# Fewer customers with a purchase than this and the run scores with the fallback heuristic.
+CRM_ANALYTICS_MIN_CUSTOMERS = env.int("CRM_ANALYTICS_MIN_CUSTOMERS", default=500)
+# The churn and spend models are fitted on a random sample of at most this many customers.
+CRM_ANALYTICS_FIT_SAMPLE = env.int("CRM_ANALYTICS_FIT_SAMPLE", default=50_000)
+# PostgreSQL work_mem for the run's one pass over the orders, so its sort stays in memory.
+CRM_ANALYTICS_WORK_MEM = env.str("CRM_ANALYTICS_WORK_MEM", default="256MB")
+# RFM scoring: "quintiles" (cut points from the customers scored) or "fixed" (the thresholds).
+CRM_RFM_METHOD = env.str("CRM_RFM_METHOD", default="quintiles")
+if CRM_RFM_METHOD not in ("quintiles", "fixed"):
+    raise ImproperlyConfigured(
+        f"CRM_RFM_METHOD must be 'quintiles' or 'fixed', not {CRM_RFM_METHOD!r}."
+    )
+# The "fixed" thresholds, from the score-5 boundary down to the score-2 boundary: days since the
+# last purchase at or under which, and orders and money spent at or over which, a customer scores
+# 5, 4, 3 and 2.
+CRM_RFM_THRESHOLDS = {
+    "recency": tuple(env.list("CRM_RFM_RECENCY_DAYS", cast=int, default=[30, 60, 90, 180])),
+    "frequency": tuple(env.list("CRM_RFM_FREQUENCY_ORDERS", cast=int, default=[10, 7, 4, 2])),
+    "monetary": tuple(env.list("CRM_RFM_MONETARY", cast=float, default=[5000, 2500, 1000, 500])),
+}
+if any(len(thresholds) != 4 for thresholds in CRM_RFM_THRESHOLDS.values()):
+    raise ImproperlyConfigured(
+        "CRM_RFM_RECENCY_DAYS, CRM_RFM_FREQUENCY_ORDERS and CRM_RFM_MONETARY each list 4 values "
+        f"(the boundaries of scores 5, 4, 3 and 2), not {CRM_RFM_THRESHOLDS}."
+    )
+# --- End of nightly analytics ------------------------------------------------------------------
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"no_403_traceback": {"()": "core.logging.PermissionDeniedWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # Django's own handlers are dropped: its records reach the root's one handler, so an
+        # error is written once.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.request": {"filters": ["no_403_traceback"]},
+    },
 }

@@ -7,6 +7,8 @@ from crm import views
 admin.site.site_header = "CRM administration"
 admin.site.site_title = "CRM admin"
 
+handler500 = "core.views.server_error"
+
 urlpatterns = [
     path("", views.dashboard, name="home"),
     path("health/", views.health, name="health"),

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from core.admin import ReadOnlyAdminMixin
+from core.forms import error_text
 from customers import services
 from customers.models import (
     Address,
@@ -202,7 +203,7 @@ class OrderAdmin(admin.ModelAdmin):
                 )
                 moved += 1
             except ValidationError as error:
-                refused.append(f"{order.number}: {' '.join(error.messages)}")
+                refused.append(f"{order.number}: {error_text(error)}")
         if moved:
             self.message_user(request, f"{moved} order(s) marked delivered.", messages.SUCCESS)
         for line in refused:
@@ -243,4 +244,4 @@ class AddressAdmin(admin.ModelAdmin):
     readonly_fields = ("verified_by", "verified_at", "created_at")
 
 
-from customers import admin_analytics  # noqa: E402,F401 - registers the AnalyticsRun admin
+from customers.analytics import admin as analytics_admin  # noqa: E402,F401 - AnalyticsRun admin

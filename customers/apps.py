@@ -31,7 +31,8 @@ class CustomersConfig(AppConfig):
 
     def ready(self):
         # Importing these registers the app's timeline sources, panels and dashboard cards.
-        from customers import analytics_panels, dashboard, receivers, timeline  # noqa: F401
+        from customers import dashboard, receivers, timeline  # noqa: F401
+        from customers.analytics import panels as analytics_panels  # noqa: F401
         from customers.models import Order
 
         post_save.connect(receivers.order_saved, sender=Order, dispatch_uid="customers_order_saved")

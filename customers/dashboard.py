@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from core import registry
+from core.visibility import customers_visible_to, orders_visible_to
 from customers import selectors
 from customers.models import Customer, Order
 
@@ -57,14 +58,14 @@ def _cents(value: Decimal | None) -> Decimal | None:
     return None if value is None else Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def customer_kpis(*, now: datetime | None = None) -> dict[str, Any]:
+def customer_kpis(customers: QuerySet[Customer], *, now: datetime | None = None) -> dict[str, Any]:
     """Customer counts, average predicted CLV, average order value and repeat rate, in one query.
 
     ``average_clv`` is None until the nightly analytics run has scored a customer;
     ``average_order_value`` and ``repeat_rate`` (a percentage) are None before the first delivery.
     """
     now = now or timezone.now()
-    totals = Customer.objects.aggregate(
+    totals = customers.aggregate(
         total=Count("id"),
         active=Count("id", filter=Q(last_order_at__gte=now - timedelta(days=ACTIVE_DAYS))),
         new=Count("id", filter=Q(first_order_at__gte=now - timedelta(days=NEW_DAYS))),
@@ -93,22 +94,24 @@ def customer_kpis(*, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
-def follow_up_counts(*, today: date | None = None) -> dict[str, int]:
+def follow_up_counts(user, *, today: date | None = None) -> dict[str, int]:
     """Open follow-ups dated today or earlier, and how many of them are overdue, in one query."""
     today = today or timezone.localdate()
-    return selectors.follow_ups_due(today=today).aggregate(
+    return selectors.follow_ups_due(user, today=today).aggregate(
         due=Count("id"), overdue=Count("id", filter=Q(follow_up_on__lt=today))
     )
 
 
-def revenue_by_month(*, now: datetime | None = None, months: int = CHART_MONTHS) -> list[dict]:
+def revenue_by_month(
+    orders: QuerySet[Order], *, now: datetime | None = None, months: int = CHART_MONTHS
+) -> list[dict]:
     """Revenue and number of delivered orders per month, by the month the order was placed.
 
     Every month of the window is present, oldest first, with zeros where nothing was delivered.
     """
     window = MonthWindow.ending_at(now or timezone.now(), months)
     rows = (
-        Order.objects.filter(
+        orders.filter(
             status=Order.Status.DELIVERED, placed_at__gte=window.start, placed_at__lt=window.end
         )
         .annotate(month=TruncMonth("placed_at", output_field=DateField()))
@@ -128,12 +131,12 @@ def revenue_by_month(*, now: datetime | None = None, months: int = CHART_MONTHS)
 
 
 def new_customers_by_month(
-    *, now: datetime | None = None, months: int = CHART_MONTHS
+    customers: QuerySet[Customer], *, now: datetime | None = None, months: int = CHART_MONTHS
 ) -> list[dict]:
     """Customers whose first delivered order was placed in each month, zeros included."""
     window = MonthWindow.ending_at(now or timezone.now(), months)
     rows = (
-        Customer.objects.filter(first_order_at__gte=window.start, first_order_at__lt=window.end)
+        customers.filter(first_order_at__gte=window.start, first_order_at__lt=window.end)
         .annotate(month=TruncMonth("first_order_at", output_field=DateField()))
         .values("month")
         .annotate(customers=Count("id"))
@@ -143,10 +146,12 @@ def new_customers_by_month(
     return [{"month": month, "customers": by_month.get(month, 0)} for month in window.months]
 
 
-def top_customers(*, limit: int = TOP_CUSTOMERS) -> QuerySet[Customer]:
+def top_customers(
+    customers: QuerySet[Customer], *, limit: int = TOP_CUSTOMERS
+) -> QuerySet[Customer]:
     """The customers who spent most, highest first; those who never bought are left out."""
     return (
-        Customer.objects.filter(total_spent__gt=0)
+        customers.filter(total_spent__gt=0)
         .only("first_name", "last_name", "email", "order_count", "total_spent", "last_order_at")
         .order_by("-total_spent", "-order_count", "id")[:limit]
     )
@@ -160,19 +165,19 @@ def _chart_months(series: list[dict]) -> dict[str, list[str]]:
 
 
 def kpis_card(request: HttpRequest) -> dict:
-    return {"kpis": customer_kpis()}
+    return {"kpis": customer_kpis(customers_visible_to(request.user))}
 
 
 def follow_ups_card(request: HttpRequest) -> dict:
-    return {"follow_ups": follow_up_counts()}
+    return {"follow_ups": follow_up_counts(request.user)}
 
 
 def addresses_card(request: HttpRequest) -> dict:
-    return {"addresses": selectors.address_verification_counts()}
+    return {"addresses": selectors.address_verification_counts(request.user)}
 
 
 def revenue_chart_card(request: HttpRequest) -> dict:
-    series = revenue_by_month()
+    series = revenue_by_month(orders_visible_to(request.user))
     return {
         "series": series,
         "chart": {
@@ -186,7 +191,7 @@ def revenue_chart_card(request: HttpRequest) -> dict:
 
 
 def new_customers_chart_card(request: HttpRequest) -> dict:
-    series = new_customers_by_month()
+    series = new_customers_by_month(customers_visible_to(request.user))
     return {
         "series": series,
         "chart": {**_chart_months(series), "customers": [row["customers"] for row in series]},
@@ -194,7 +199,7 @@ def new_customers_chart_card(request: HttpRequest) -> dict:
 
 
 def top_customers_card(request: HttpRequest) -> dict:
-    return {"customers": list(top_customers())}
+    return {"customers": list(top_customers(customers_visible_to(request.user)))}
 
 
 registry.register_dashboard_card(
@@ -229,7 +234,7 @@ registry.register_dashboard_card(
     title="Revenue and delivered orders, last 12 months",
     template="customers/cards/revenue_chart.html",
     context=revenue_chart_card,
-    permission="customers.view_customer",
+    permission="customers.view_order",
     order=30,
     width="col-12 col-lg-7",
 )

@@ -1,4 +1,7 @@
-from customers import services
+"""The safety net for paths that save or delete an order without order_set_status (the admin
+form, the shell, fixtures): each receiver calls one service."""
+
+from customers import services, stats
 
 
 def order_saved(sender, instance, raw=False, **kwargs):
@@ -9,4 +12,4 @@ def order_saved(sender, instance, raw=False, **kwargs):
 
 def order_deleted(sender, instance, **kwargs):
     if instance.stats_applied:
-        services.customer_stats_recompute(customer_ids=[instance.customer_id])
+        stats.customer_stats_refresh(customer_id=instance.customer_id)

@@ -1,20 +1,29 @@
-"""Reads that more than one page needs, with their joins and prefetches already in place."""
+"""Reads that more than one page needs, with their joins and prefetches already in place.
+
+Each starts from what the user may see (core.visibility), so no page builds its own base query.
+"""
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from core.visibility import (
+    addresses_visible_to,
+    customers_visible_to,
+    notes_visible_to,
+    orders_visible_to,
+)
 from customers.models import Address, Customer, Note, Order, Tag
 
 
-def customer_list() -> QuerySet[Customer]:
+def customer_list(user) -> QuerySet[Customer]:
     """Customers for a list: tags prefetched in one query, nothing else joined."""
-    return Customer.objects.prefetch_related(
+    return customers_visible_to(user).prefetch_related(
         Prefetch("tags", queryset=Tag.objects.order_by("name"))
     )
 
 
-def customer_detail() -> QuerySet[Customer]:
-    return Customer.objects.prefetch_related(
+def customer_detail(user) -> QuerySet[Customer]:
+    return customers_visible_to(user).prefetch_related(
         Prefetch("tags", queryset=Tag.objects.order_by("name")),
         Prefetch("addresses", queryset=Address.objects.select_related("verified_by")),
     )
@@ -32,44 +41,47 @@ def rfm_segment_tally() -> dict[str, int]:
     return dict(rows)
 
 
-def customer_orders(customer: Customer) -> QuerySet[Order]:
-    return Order.objects.filter(customer=customer).order_by("-placed_at", "-id")
+def customer_orders(user, customer: Customer) -> QuerySet[Order]:
+    return orders_visible_to(user).filter(customer=customer).order_by("-placed_at", "-id")
 
 
-def customer_notes(customer: Customer) -> QuerySet[Note]:
+def customer_notes(user, customer: Customer) -> QuerySet[Note]:
     """Pinned first, then newest."""
     return (
-        Note.objects.filter(customer=customer)
+        notes_visible_to(user)
+        .filter(customer=customer)
         .select_related("author")
         .order_by("-pinned", "-created_at", "-id")
     )
 
 
-def follow_ups_due(*, today=None) -> QuerySet[Note]:
+def follow_ups_due(user, *, today=None) -> QuerySet[Note]:
     """Open follow-ups dated today or earlier, oldest first, with their customer."""
     today = today or timezone.localdate()
     return (
-        Note.objects.filter(done=False, follow_up_on__lte=today)
+        notes_visible_to(user)
+        .filter(done=False, follow_up_on__lte=today)
         .select_related("customer", "author")
         .order_by("follow_up_on", "id")
     )
 
 
-def addresses_pending() -> QuerySet[Address]:
+def addresses_pending(user) -> QuerySet[Address]:
     """The verification queue: pending addresses, oldest first."""
     return (
-        Address.objects.filter(verification_status=Address.VerificationStatus.PENDING)
+        addresses_visible_to(user)
+        .filter(verification_status=Address.VerificationStatus.PENDING)
         .select_related("customer")
         .order_by("created_at", "id")
     )
 
 
-def address_verification_counts(*, week_start=None) -> dict[str, int]:
+def address_verification_counts(user, *, week_start=None) -> dict[str, int]:
     """Pending, verified and rejected counts, and how many were verified since week_start
     (default: seven days ago), in one query."""
     week_start = week_start or timezone.now() - timezone.timedelta(days=7)
     status = Address.VerificationStatus
-    return Address.objects.aggregate(
+    return addresses_visible_to(user).aggregate(
         pending=Count("id", filter=Q(verification_status=status.PENDING)),
         verified=Count("id", filter=Q(verification_status=status.VERIFIED)),
         rejected=Count("id", filter=Q(verification_status=status.REJECTED)),

@@ -12,12 +12,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Case, F, FloatField, Q, Value, When
-from django.db.models.functions import Cast, Round
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from customers import stats
 from customers.models import (
     Address,
     Customer,
@@ -35,9 +34,6 @@ CUSTOMER_EDITABLE_FIELDS = frozenset(
     for field in Customer._meta.concrete_fields
     if field.editable and not field.primary_key and field.name not in {"created_at", "updated_at"}
 )
-
-# How many customer ids go into one recompute statement (SQLite allows 32,766 parameters).
-RECOMPUTE_CHUNK = 5000
 
 
 def normalize_email(email: str) -> str:
@@ -162,10 +158,10 @@ def order_create(
 
 
 def order_set_status(*, order: Order, status: str, changed_by=None) -> Order:
-    """Move an order to a new status if the move is allowed, under a row lock.
-
-    Delivered stamps delivered_at. The save triggers the delivery receiver, so stats and loyalty
-    follow in the same transaction. The given instance is updated to match.
+    """Move an order to a new status if the move is allowed, and everything that follows, in one
+    transaction: the order row is locked, the status (and delivered_at, entering delivered)
+    written, the change recorded, the customer's stats updated and the other apps told
+    (loyalty earns or takes back points). The given instance is updated to match.
     """
     if status not in Order.Status.values:
         raise ValidationError({"status": f"“{status}” is not an order status."})
@@ -174,22 +170,42 @@ def order_set_status(*, order: Order, status: str, changed_by=None) -> Order:
         Order.check_transition(locked.status, status)
         if locked.status != status:
             previous = locked.status
-            locked.status = status
-            update_fields = ["status", "updated_at"]
-            if status == Order.Status.DELIVERED:
-                locked.delivered_at = timezone.now()
-                update_fields.append("delivered_at")
-            locked.save(update_fields=update_fields)
+            delivered = status == Order.Status.DELIVERED
+            changes = {"status": status, "updated_at": timezone.now()}
+            if delivered:
+                changes["delivered_at"] = changes["updated_at"]
+            # The row is locked, so its flag is current: no conditional UPDATE needed here.
+            applies = locked.stats_applied != delivered
+            if applies:
+                changes["stats_applied"] = delivered
+            # An UPDATE, not save(): the post_save safety net has nothing to do for this path.
+            Order.objects.filter(pk=locked.pk).update(**changes)
+            for name, value in changes.items():
+                setattr(locked, name, value)
             OrderStatusChange.objects.create(
                 order=locked, from_status=previous, to_status=status, changed_by=changed_by
             )
+            if applies:
+                _order_delivery_apply(locked)
     for name in ("status", "delivered_at", "stats_applied", "updated_at"):
         setattr(order, name, getattr(locked, name))
     return locked
 
 
+def _order_delivery_apply(order: Order) -> None:
+    """The order's stats_applied flag has just been set to match its status: add it to (or take
+    it out of) the customer's stats, then tell the other apps, in the same transaction."""
+    if order.stats_applied:
+        stats.customer_stats_add(order=order)
+        order_delivered.send(sender=Order, order=order)
+    else:
+        stats.customer_stats_refresh(customer_id=order.customer_id)
+        order_delivery_reverted.send(sender=Order, order=order)
+
+
 def order_delivery_sync(*, order: Order) -> None:
-    """Make the customer's stats agree with the order's status after a save; idempotent.
+    """Make the customer's stats agree with an order's status after a save that did not go
+    through order_set_status (the admin form, the shell, fixtures); idempotent.
 
     The order's stats_applied flag is flipped by a conditional UPDATE, so of any number of saves
     (concurrent ones included) exactly one adds the order and exactly one takes it back.
@@ -199,57 +215,9 @@ def order_delivery_sync(*, order: Order) -> None:
         flipped = Order.objects.filter(pk=order.pk, stats_applied=not delivered).update(
             stats_applied=delivered
         )
-        if not flipped:
-            return
-        order.stats_applied = delivered
-        if delivered:
-            _customer_stats_add(order)
-            order_delivered.send(sender=Order, order=order)
-        else:
-            customer_stats_recompute(customer_ids=[order.customer_id])
-            order_delivery_reverted.send(sender=Order, order=order)
-
-
-def _customer_stats_add(order: Order) -> None:
-    placed_at = Value(order.placed_at)
-    new_total = F("total_spent") + Value(order.total)
-    if connection.vendor == "sqlite":
-        # SQLite divides integers as integers; the average needs real division.
-        new_total = Cast(new_total, FloatField())
-    Customer.objects.filter(pk=order.customer_id).update(
-        order_count=F("order_count") + 1,
-        total_spent=Round(F("total_spent") + Value(order.total), 2),
-        total_items=F("total_items") + order.item_count,
-        average_order_value=Round(new_total / (F("order_count") + 1), 2),
-        first_order_at=Case(
-            When(Q(first_order_at__isnull=True) | Q(first_order_at__gt=placed_at), then=placed_at),
-            default=F("first_order_at"),
-        ),
-        last_order_at=Case(
-            When(Q(last_order_at__isnull=True) | Q(last_order_at__lt=placed_at), then=placed_at),
-            default=F("last_order_at"),
-        ),
-    )
-
-
-def customer_stats_recompute(*, customer_ids: Iterable[int] | None = None) -> int:
-    """Set the stats of the given customers (all when None) from their delivered orders.
-
-    Set-based: the aggregate of each chunk of ids goes into a temporary table, only the
-    customers whose stats differ from it are rewritten, and the orders' stats_applied flags are
-    brought in line with their status, so that later saves neither count an order twice nor miss
-    one. Bulk paths that skip save() call this.
-    Returns how many customers had drifted and were corrected.
-    """
-    if customer_ids is None:
-        with transaction.atomic():
-            return _stats_recompute_chunk(None)
-    ids = sorted(set(customer_ids))
-    drifted = 0
-    with transaction.atomic():
-        for start in range(0, len(ids), RECOMPUTE_CHUNK):
-            drifted += _stats_recompute_chunk(ids[start : start + RECOMPUTE_CHUNK])
-    return drifted
+        if flipped:
+            order.stats_applied = delivered
+            _order_delivery_apply(order)
 
 
 def orders_bulk_sync(*, customer_ids: Iterable[int] | None = None) -> int:
@@ -257,136 +225,8 @@ def orders_bulk_sync(*, customer_ids: Iterable[int] | None = None) -> int:
     customers' stats are recomputed and the other apps catch up (loyalty awards the points the
     delivered orders should have earned). Returns the number of customers whose stats changed."""
     ids = None if customer_ids is None else sorted(set(customer_ids))
-    drifted = customer_stats_recompute(customer_ids=ids)
+    drifted = stats.customer_stats_recompute(customer_ids=ids)
     orders_bulk_changed.send(sender=Order, customer_ids=ids)
-    return drifted
-
-
-# The stats as SQL aggregates over one customer's delivered orders (aliased "o"), and what a
-# customer without any has. customer_stats_recompute and the nightly run both use them.
-STATS_AGGREGATES = {
-    "order_count": "COUNT(*)",
-    "total_spent": "ROUND(SUM(o.total), 2)",
-    "total_items": "COALESCE(SUM(o.item_count), 0)",
-    "average_order_value": "ROUND(SUM(o.total) * 1.0 / COUNT(*), 2)",
-    "first_order_at": "MIN(o.placed_at)",
-    "last_order_at": "MAX(o.placed_at)",
-}
-STATS_NONE = {
-    "order_count": 0,
-    "total_spent": 0,
-    "total_items": 0,
-    "average_order_value": 0,
-    "first_order_at": None,
-    "last_order_at": None,
-}
-
-
-def stats_aggregates_sql() -> str:
-    return ", ".join(f"{expression} AS {name}" for name, expression in STATS_AGGREGATES.items())
-
-
-def _id_filter(column: str, ids: list[int] | None) -> tuple[str, list[int]]:
-    if ids is None:
-        return "", []
-    return f" AND {column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
-
-
-def _stats_comparison(source: str) -> dict[str, Any]:
-    """SQL pieces comparing the customers' stored stats with the table ``source`` (customer_id
-    and the STATS_AGGREGATES columns, one row per customer with a delivered order; customers
-    missing from it should have STATS_NONE)."""
-    customers = connection.ops.quote_name(Customer._meta.db_table)
-    return {
-        "customers": customers,
-        "differs": " OR ".join(
-            f"{customers}.{name} IS DISTINCT FROM s.{name}" for name in STATS_AGGREGATES
-        ),
-        "missing": f"NOT EXISTS (SELECT 1 FROM {source} AS s WHERE s.customer_id = {customers}.id)",
-        "empty_differs": " OR ".join(f"{name} IS DISTINCT FROM %s" for name in STATS_NONE),
-        "empty_values": list(STATS_NONE.values()),
-    }
-
-
-def customer_stats_drifted(*, source: str) -> list[int]:
-    """The ids of the customers whose stored stats disagree with the table ``source`` (see
-    _stats_comparison), without writing anything."""
-    sql = _stats_comparison(source)
-    customers = sql["customers"]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {customers}.id FROM {customers} JOIN {source} AS s "
-            f"ON s.customer_id = {customers}.id WHERE {sql['differs']} "
-            f"UNION ALL SELECT id FROM {customers} WHERE {sql['missing']} "
-            f"AND ({sql['empty_differs']})",
-            sql["empty_values"],
-        )
-        return sorted(row[0] for row in cursor.fetchall())
-
-
-def _stats_write(*, source: str, customer_ids: list[int] | None) -> int:
-    """Write the stats held in ``source`` to the customers (of ``customer_ids``, or all) whose
-    stored stats differ; returns how many were rewritten."""
-    sql = _stats_comparison(source)
-    customers = sql["customers"]
-    ids_sql, ids_params = _id_filter(f"{customers}.id", customer_ids)
-    assignments = ", ".join(f"{name} = s.{name}" for name in STATS_AGGREGATES)
-    empty_assignments = ", ".join(f"{name} = %s" for name in STATS_NONE)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {customers} SET {assignments} FROM {source} AS s "
-            f"WHERE {customers}.id = s.customer_id AND ({sql['differs']}){ids_sql}",
-            ids_params,
-        )
-        drifted = cursor.rowcount
-        cursor.execute(
-            f"UPDATE {customers} SET {empty_assignments} "
-            f"WHERE {sql['missing']} AND ({sql['empty_differs']}){ids_sql}",
-            [*sql["empty_values"], *sql["empty_values"], *ids_params],
-        )
-        return drifted + cursor.rowcount
-
-
-def order_stats_flags_align(*, customer_ids: list[int] | None = None) -> int:
-    """Bring the orders' stats_applied flags (of the given customers, or all) in line with their
-    status, for stats that count every delivered order; returns how many orders changed."""
-    order_table = connection.ops.quote_name(Order._meta.db_table)
-    ids_sql, ids_params = _id_filter("customer_id", customer_ids)
-    flag = "CASE WHEN status = %s THEN TRUE ELSE FALSE END"
-    delivered = Order.Status.DELIVERED.value
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {order_table} SET stats_applied = {flag} "
-            f"WHERE stats_applied <> {flag}{ids_sql}",
-            [delivered, delivered, *ids_params],
-        )
-        return cursor.rowcount
-
-
-def _stats_recompute_chunk(ids: list[int] | None) -> int:
-    if ids == []:
-        return 0
-    order_table = connection.ops.quote_name(Order._meta.db_table)
-    ids_sql, ids_params = _id_filter("o.customer_id", ids)
-    # The aggregate goes into an indexed temporary table first, so the UPDATE's join plan does
-    # not depend on table statistics (fresh or bulk-loaded tables have none worth trusting).
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS customer_stats_recompute")
-        cursor.execute(
-            f"CREATE TEMP TABLE customer_stats_recompute AS "
-            f"SELECT o.customer_id, {stats_aggregates_sql()} FROM {order_table} o "
-            f"WHERE o.status = %s{ids_sql} GROUP BY o.customer_id",
-            [Order.Status.DELIVERED.value, *ids_params],
-        )
-        cursor.execute(
-            "CREATE UNIQUE INDEX customer_stats_recompute_id "
-            "ON customer_stats_recompute (customer_id)"
-        )
-        if connection.vendor == "postgresql":
-            cursor.execute("ANALYZE customer_stats_recompute")
-        drifted = _stats_write(source="customer_stats_recompute", customer_ids=ids)
-        cursor.execute("DROP TABLE customer_stats_recompute")
-    order_stats_flags_align(customer_ids=ids)
     return drifted
 
 

@@ -19,7 +19,7 @@ from crm.bench.dataset import DatasetSpec, build_dataset
 from crm.bench.sections import measure_analytics, summarize_analytics
 from crm.management.commands.bench import sizes_type
 from customers.models import Customer, Order
-from customers.services import customer_stats_recompute
+from customers.stats import customer_stats_recompute
 
 ON_POSTGRESQL = settings.DATABASES["default"]["ENGINE"] == databases.POSTGRESQL_ENGINE
 TINY = DatasetSpec(customers=300, orders=2_000, as_of=dt.date(2026, 6, 30), seed=7)

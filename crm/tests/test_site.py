@@ -33,9 +33,18 @@ def test_login_leads_home_with_navigation(client, user_with_perms):
     page = response.content.decode()
     for link in ("/customers/", "/customers/follow-ups/", "/customers/addresses/pending/"):
         assert f'href="{link}"' in page
+    # Apps that have no pages yet are not in the navigation; the loyalty admin is for staff.
     for section in ("Segments", "Loyalty", "Communications"):
-        assert section in page
+        assert f">{section}</a>" not in page
     assert "vendor/bootstrap-5.3.8/bootstrap.min.css" in page
+
+
+def test_loyalty_in_the_navigation_leads_to_its_admin(client, user_with_perms):
+    client.force_login(user_with_perms("loyalty.view_loyaltyprogram", is_staff=True))
+
+    page = client.get(reverse("home")).content.decode()
+
+    assert f'href="{reverse("admin:app_list", args=["loyalty"])}">Loyalty</a>' in page
 
 
 def test_wrong_password_is_refused(client):

@@ -12,6 +12,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django.views.generic import ListView
 
+from core.forms import form_add_service_error
+from core.visibility import addresses_visible_to
 from customers import selectors, services
 from customers.forms import AddressRejectForm, AddressVerifyForm
 from customers.models import Address
@@ -39,15 +41,6 @@ def _reject_form(address: Address, data=None) -> AddressRejectForm:
     return AddressRejectForm(data, auto_id=f"address-{address.pk}-reject-%s")
 
 
-def _add_service_errors(form: BaseForm, error: ValidationError) -> None:
-    """Put a service's ValidationError on the form fields it names, the rest on the form."""
-    if not hasattr(error, "error_dict"):
-        form.add_error(None, error)
-        return
-    for field, field_errors in error.error_dict.items():
-        form.add_error(field if field in form.fields else None, field_errors)
-
-
 def _queue_url(request: HttpRequest) -> str:
     page = request.GET.get("page", "")
     url = reverse("customers:address_queue")
@@ -65,7 +58,7 @@ class AddressQueueView(PermissionRequiredMixin, ForgivingPaginationMixin, ListVi
     failed_form: BaseForm | None = None
 
     def get_queryset(self):
-        return selectors.addresses_pending()
+        return selectors.addresses_pending(self.request.user)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -82,13 +75,14 @@ class AddressQueueView(PermissionRequiredMixin, ForgivingPaginationMixin, ListVi
                 else:
                     address.reject_form = self.failed_form
         context["addresses"] = rows
-        context["counts"] = selectors.address_verification_counts()
+        context["counts"] = selectors.address_verification_counts(self.request.user)
         return context
 
 
-def _address_for_decision(address_pk: int) -> Address:
+def _address_for_decision(request: HttpRequest, address_pk: int) -> Address:
     return get_object_or_404(
-        Address.objects.select_related("customer", "verified_by"), pk=address_pk
+        addresses_visible_to(request.user).select_related("customer", "verified_by"),
+        pk=address_pk,
     )
 
 
@@ -114,7 +108,7 @@ def _decision_response(
         context = {
             "address": address,
             "page_number": request.GET.get("page", ""),
-            "oob_counts": selectors.address_verification_counts() if saved else None,
+            "oob_counts": selectors.address_verification_counts(request.user) if saved else None,
         }
         if isinstance(form, AddressVerifyForm):
             context.update(verify_form=form, reject_form=_reject_form(address))
@@ -135,7 +129,7 @@ def _decision_response(
 def _decide(request: HttpRequest, address_pk: int, make_form, decision) -> HttpResponse:
     """Validate the posted form and apply ``decision(address, cleaned_data)``; errors from the
     form or the service come back at their fields and nothing is written."""
-    address = _address_for_decision(address_pk)
+    address = _address_for_decision(request, address_pk)
     if address.verification_status != Address.VerificationStatus.PENDING:
         return _already_decided(request, address)
     form = make_form(address, request.POST)
@@ -145,7 +139,7 @@ def _decide(request: HttpRequest, address_pk: int, make_form, decision) -> HttpR
             decision(address, form.cleaned_data)
             saved = True
         except ValidationError as error:
-            _add_service_errors(form, error)
+            form_add_service_error(form, error)
     if not saved:
         _address_restore(address)
     return _decision_response(request, address, form, saved=saved)

@@ -35,7 +35,7 @@ class CustomerListView(PermissionRequiredMixin, ForgivingPaginationMixin, Filter
     context_object_name = "customers"
 
     def get_queryset(self):
-        return selectors.customer_list()
+        return selectors.customer_list(self.request.user)
 
     def get_paginate_by(self, queryset) -> int:
         try:

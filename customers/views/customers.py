@@ -14,9 +14,11 @@ from django.views.decorators.http import require_POST
 from django.views.generic import CreateView, DetailView, UpdateView
 
 from core import registry
+from core.forms import form_add_service_error, form_errors_text
+from core.visibility import customers_visible_to, notes_visible_to
 from customers import selectors, services
 from customers.forms import CustomerForm, NoteForm, TagAddForm
-from customers.models import Customer, Note, Tag
+from customers.models import Customer, Tag
 
 ORDERS_PER_PAGE = 10
 NOTES_PER_PAGE = 10
@@ -34,7 +36,7 @@ def repeat_frequency(order_count: int) -> str:
 
 
 def orders_context(request, customer) -> dict:
-    paginator = Paginator(selectors.customer_orders(customer), ORDERS_PER_PAGE)
+    paginator = Paginator(selectors.customer_orders(request.user, customer), ORDERS_PER_PAGE)
     return {
         "customer": customer,
         "orders_page": paginator.get_page(request.GET.get("orders_page")),
@@ -42,7 +44,7 @@ def orders_context(request, customer) -> dict:
 
 
 def notes_context(request, customer, form=None) -> dict:
-    paginator = Paginator(selectors.customer_notes(customer), NOTES_PER_PAGE)
+    paginator = Paginator(selectors.customer_notes(request.user, customer), NOTES_PER_PAGE)
     return {
         "customer": customer,
         "notes_page": paginator.get_page(request.GET.get("notes_page")),
@@ -67,7 +69,7 @@ class CustomerDetailView(PermissionRequiredMixin, DetailView):
     context_object_name = "customer"
 
     def get_queryset(self):
-        return selectors.customer_detail()
+        return selectors.customer_detail(self.request.user)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -96,6 +98,9 @@ class CustomerFormMixin(PermissionRequiredMixin):
     form_class = CustomerForm
     template_name = "customers/customer_form.html"
 
+    def get_queryset(self):
+        return customers_visible_to(self.request.user)
+
     def save(self, form):
         raise NotImplementedError
 
@@ -103,7 +108,7 @@ class CustomerFormMixin(PermissionRequiredMixin):
         try:
             self.object = self.save(form)
         except ValidationError as error:
-            form.add_error(None, error)
+            form_add_service_error(form, error)
             return self.form_invalid(form)
         messages.success(self.request, f"Saved {self.object}.")
         return HttpResponseRedirect(reverse("customers:detail", args=[self.object.pk]))
@@ -128,7 +133,7 @@ class CustomerUpdateView(CustomerFormMixin, UpdateView):
 @permission_required("customers.change_customer", raise_exception=True)
 def customer_deactivate(request, pk):
     """ "Delete" in the staff UI: ask, then set the customer inactive."""
-    customer = get_object_or_404(Customer, pk=pk)
+    customer = get_object_or_404(customers_visible_to(request.user), pk=pk)
     if request.method == "POST":
         services.customer_deactivate(customer=customer)
         messages.success(request, f"{customer} is now inactive.")
@@ -139,7 +144,7 @@ def customer_deactivate(request, pk):
 @login_required
 @permission_required("customers.view_order", raise_exception=True)
 def customer_orders(request, pk):
-    customer = get_object_or_404(Customer, pk=pk)
+    customer = get_object_or_404(customers_visible_to(request.user), pk=pk)
     return render(request, "customers/partials/orders.html", orders_context(request, customer))
 
 
@@ -147,7 +152,7 @@ def customer_orders(request, pk):
 @permission_required("customers.view_note", raise_exception=True)
 def customer_notes(request, pk):
     """GET: one page of notes (htmx). POST: add a note, then show the notes again."""
-    customer = get_object_or_404(Customer, pk=pk)
+    customer = get_object_or_404(customers_visible_to(request.user), pk=pk)
     form = None
     if request.method == "POST":
         if not request.user.has_perm("customers.add_note"):
@@ -160,7 +165,7 @@ def customer_notes(request, pk):
                 messages.success(request, "Note added.")
                 return redirect("customers:detail", pk=customer.pk)
         elif not request.htmx:
-            messages.error(request, "The note was not saved: " + form.errors.as_text())
+            messages.error(request, "The note was not saved. " + form_errors_text(form))
             return redirect("customers:detail", pk=customer.pk)
     return render(request, "customers/partials/notes.html", notes_context(request, customer, form))
 
@@ -180,7 +185,7 @@ def _note_changed(request, note):
 @login_required
 @permission_required("customers.change_note", raise_exception=True)
 def note_pin(request, note_pk):
-    note = get_object_or_404(Note.objects.select_related("customer"), pk=note_pk)
+    note = get_object_or_404(notes_visible_to(request.user).select_related("customer"), pk=note_pk)
     services.note_set_pinned(note=note, pinned=not note.pinned)
     return _note_changed(request, note)
 
@@ -189,7 +194,7 @@ def note_pin(request, note_pk):
 @login_required
 @permission_required("customers.change_note", raise_exception=True)
 def note_done(request, note_pk):
-    note = get_object_or_404(Note.objects.select_related("customer"), pk=note_pk)
+    note = get_object_or_404(notes_visible_to(request.user).select_related("customer"), pk=note_pk)
     services.note_complete(note=note)
     if not request.htmx:
         messages.success(request, "Follow-up marked done.")
@@ -200,7 +205,7 @@ def _tags_response(request, customer, form=None):
     if request.htmx:
         return render(request, "customers/partials/tags.html", tags_context(customer, form))
     if form is not None and form.errors:
-        messages.error(request, " ".join(form.errors.get("name", [])))
+        messages.error(request, form_errors_text(form))
     return redirect("customers:detail", pk=customer.pk)
 
 
@@ -208,7 +213,7 @@ def _tags_response(request, customer, form=None):
 @login_required
 @permission_required("customers.change_customer", raise_exception=True)
 def customer_tag_add(request, pk):
-    customer = get_object_or_404(Customer, pk=pk)
+    customer = get_object_or_404(customers_visible_to(request.user), pk=pk)
     form = TagAddForm(request.POST)
     if form.is_valid():
         try:
@@ -219,7 +224,7 @@ def customer_tag_add(request, pk):
                 create=request.user.has_perm("customers.add_tag"),
             )
         except ValidationError as error:
-            form.add_error("name", error.message_dict.get("name", error.messages))
+            form_add_service_error(form, error)
         else:
             form = None
     return _tags_response(request, customer, form)
@@ -229,6 +234,6 @@ def customer_tag_add(request, pk):
 @login_required
 @permission_required("customers.change_customer", raise_exception=True)
 def customer_tag_remove(request, pk, tag_pk):
-    customer = get_object_or_404(Customer, pk=pk)
+    customer = get_object_or_404(customers_visible_to(request.user), pk=pk)
     services.customer_tag_remove(customer=customer, tag=get_object_or_404(Tag, pk=tag_pk))
     return _tags_response(request, customer)

@@ -16,7 +16,7 @@ class FollowUpListView(PermissionRequiredMixin, ForgivingPaginationMixin, ListVi
 
     def get_queryset(self):
         self.today = timezone.localdate()
-        return selectors.follow_ups_due(today=self.today)
+        return selectors.follow_ups_due(self.request.user, today=self.today)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -9,6 +9,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from customers import services as customer_services
+from customers import stats as customer_stats
 from customers.models import Order
 from customers.tests.factories import CustomerFactory, OrderFactory
 from loyalty import services
@@ -411,7 +412,7 @@ def test_catch_up_awards_bulk_inserted_orders_once(program):
             for n in range(3)
         ]
     )
-    customer_services.customer_stats_recompute(customer_ids=[customer.pk])
+    customer_stats.customer_stats_recompute(customer_ids=[customer.pk])
 
     assert services.loyalty_catch_up() == 3
     assert services.loyalty_catch_up() == 0
