@@ -49,6 +49,26 @@ def celery_eager(settings):
 
 
 @pytest.fixture
+def assert_queries(db):
+    """``with assert_queries(n): ...`` fails unless exactly n queries ran, and then lists every
+    one of them, numbered, whatever pytest's verbosity: the list is what a reader needs."""
+    from contextlib import contextmanager
+
+    from django.test.utils import CaptureQueriesContext
+
+    @contextmanager
+    def check(expected: int):
+        with CaptureQueriesContext(connection) as captured:
+            yield captured
+        ran = captured.captured_queries
+        if len(ran) != expected:
+            listing = "\n".join(f"{n}. {query['sql']}" for n, query in enumerate(ran, 1))
+            pytest.fail(f"Expected {expected} queries, {len(ran)} ran:\n{listing}", pytrace=False)
+
+    return check
+
+
+@pytest.fixture
 def vendor():
     return connection.vendor
 
