@@ -41,7 +41,7 @@ from django.utils import timezone
 
 from crm.bench.databases import BenchError, require_postgresql
 from customers.models import Customer, Order
-from customers.services import customer_stats_recompute
+from customers.stats import customer_stats_recompute
 
 # Bumped whenever the generated data change, so that a kept database of an older kind is rebuilt.
 FORMAT = 1

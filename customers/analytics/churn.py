@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, special
 
-MODELS = ("mbgnbd", "bgnbd")
+from customers.analytics.vocabulary import MODELS, Model
+
 PARAMETERS = ("r", "alpha", "a", "b")
 
 
@@ -45,7 +46,7 @@ def log_likelihood(model: str, params: dict, x, t_x, T) -> np.ndarray:
     x, t_x, T = (np.asarray(values, dtype=float) for values in (x, t_x, T))
     head = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
     beta_ab = special.betaln(a, b)
-    if model == "bgnbd":
+    if model == Model.BGNBD:
         still_alive = special.betaln(a, b + x) - beta_ab - (r + x) * np.log(alpha + T)
         with np.errstate(divide="ignore", invalid="ignore"):
             dropped = np.where(
@@ -104,7 +105,7 @@ def p_alive(model: str, params: dict, x, t_x, T) -> np.ndarray:
     r, alpha, a, b = (params[name] for name in PARAMETERS)
     x, t_x, T = (np.asarray(values, dtype=float) for values in (x, t_x, T))
     ratio = ((alpha + T) / (alpha + t_x)) ** (r + x)
-    if model == "bgnbd":
+    if model == Model.BGNBD:
         with np.errstate(divide="ignore", invalid="ignore"):
             odds = np.where(x > 0, a / (b + x - 1) * ratio, 0.0)
     else:
@@ -119,7 +120,7 @@ def expected_purchases(model: str, params: dict, t: float, x, t_x, T) -> np.ndar
     x, t_x, T = (np.asarray(values, dtype=float) for values in (x, t_x, T))
     z = t / (alpha + T + t)
     decay = ((alpha + T) / (alpha + T + t)) ** (r + x)
-    if model == "bgnbd":
+    if model == Model.BGNBD:
         growth = (a + b + x - 1) / (a - 1)
         hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
     else:

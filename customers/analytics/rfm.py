@@ -5,37 +5,32 @@ Two ways to score, chosen with the CRM_RFM_METHOD setting:
   customers being scored; a score counts the cut points a value passes, so equal values always
   share a score (unlike NTILE, which splits ties to fill the buckets evenly);
 - "fixed": the thresholds in CRM_RFM_THRESHOLDS (recency in days, frequency in orders, monetary
-  in the shop's currency).
+  in the shop's currency), listed from the score-5 boundary down to the score-2 boundary.
+
+The segment names are defined in vocabulary.py; this module says which (R, F) cells each covers.
 """
 
 import numpy as np
 from django.conf import settings
 
+from customers.analytics.vocabulary import Segment
+
 QUINTILES = (0.2, 0.4, 0.6, 0.8)
 
-DEFAULT_THRESHOLDS = {
-    # Days since the last purchase at or under which a customer scores 5, 4, 3 and 2.
-    "recency": (30, 60, 90, 180),
-    # Orders (and money spent) at or over which a customer scores 5, 4, 3 and 2.
-    "frequency": (10, 7, 4, 2),
-    "monetary": (5000, 2500, 1000, 500),
-}
-
 # First match wins: (segment, R scores, F scores), from DESIGN.md.
-SEGMENT_MAP = (
-    ("Champions", (4, 5), (4, 5)),
-    ("Loyal Customers", (3, 4), (4, 5)),
-    ("Potential Loyalists", (4, 5), (2, 3)),
-    ("New Customers", (5, 5), (1, 1)),
-    ("Promising", (4, 4), (1, 1)),
-    ("Need Attention", (3, 3), (3, 3)),
-    ("About to Sleep", (3, 3), (1, 2)),
-    ("At Risk", (1, 2), (3, 4)),
-    ("Can't Lose Them", (1, 2), (5, 5)),
-    ("Hibernating", (2, 2), (1, 2)),
-    ("Lost", (1, 1), (1, 2)),
+SEGMENT_MAP: tuple[tuple[str, tuple[int, int], tuple[int, int]], ...] = (
+    (Segment.CHAMPIONS.value, (4, 5), (4, 5)),
+    (Segment.LOYAL.value, (3, 4), (4, 5)),
+    (Segment.POTENTIAL_LOYALISTS.value, (4, 5), (2, 3)),
+    (Segment.NEW.value, (5, 5), (1, 1)),
+    (Segment.PROMISING.value, (4, 4), (1, 1)),
+    (Segment.NEED_ATTENTION.value, (3, 3), (3, 3)),
+    (Segment.ABOUT_TO_SLEEP.value, (3, 3), (1, 2)),
+    (Segment.AT_RISK.value, (1, 2), (3, 4)),
+    (Segment.CANT_LOSE.value, (1, 2), (5, 5)),
+    (Segment.HIBERNATING.value, (2, 2), (1, 2)),
+    (Segment.LOST.value, (1, 1), (1, 2)),
 )
-PROSPECT = "Prospect"
 
 
 def _segment_table() -> np.ndarray:
@@ -84,9 +79,9 @@ def _fixed(values, thresholds, *, lower_is_better: bool) -> np.ndarray:
 
 def rfm_scores(recency_days, order_counts, spend, *, method: str | None = None):
     """R, F and M scores (1-5 arrays) for customers with at least one purchase."""
-    method = method or getattr(settings, "CRM_RFM_METHOD", "quintiles")
+    method = method or settings.CRM_RFM_METHOD
     if method == "fixed":
-        thresholds = {**DEFAULT_THRESHOLDS, **getattr(settings, "CRM_RFM_THRESHOLDS", {})}
+        thresholds = settings.CRM_RFM_THRESHOLDS
         return (
             _fixed(recency_days, thresholds["recency"], lower_is_better=True),
             _fixed(order_counts, thresholds["frequency"], lower_is_better=False),

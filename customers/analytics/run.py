@@ -27,14 +27,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from customers.analytics import churn, rfm, spend
+from customers.analytics.ops import analytics_run_create, analytics_run_transition
+from customers.analytics.vocabulary import DEFAULT_MODEL, PROSPECT
 from customers.models import AnalyticsRun, Customer, Order
 from customers.selectors import rfm_segment_tally
-from customers.services import (
-    customer_stats_drifted,
-    customer_stats_recompute,
-    order_stats_flags_align,
-    stats_aggregates_sql,
-)
+from customers.stats import StatsSummary, customer_stats_recompute, order_stats_flags_align
 
 LOCK_KEY = 0x43524D01  # an arbitrary constant: the advisory lock of the analytics run
 HORIZON_DAYS = 90
@@ -43,10 +40,6 @@ CLV_DAYS = 365
 
 class AnalyticsAlreadyRunning(Exception):
     pass
-
-
-def _setting(name: str, default):
-    return getattr(settings, name, default)
 
 
 # The lock -------------------------------------------------------------------------------------
@@ -72,9 +65,7 @@ def large_work_mem(cursor) -> None:
     """Let this transaction's big GROUP BY hash in memory instead of spilling to temporary files
     (PostgreSQL's default work_mem is 4 MB)."""
     if connection.vendor == "postgresql":
-        cursor.execute(
-            "SELECT set_config('work_mem', %s, true)", [_setting("CRM_ANALYTICS_WORK_MEM", "256MB")]
-        )
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.CRM_ANALYTICS_WORK_MEM])
 
 
 # Reading --------------------------------------------------------------------------------------
@@ -86,7 +77,7 @@ def _epoch_day(column: str) -> str:
     return f"CAST(julianday({column}) - 2440587.5 AS INTEGER)"
 
 
-SUMMARY_TABLE = "analytics_customer_orders"
+SUMMARY = StatsSummary("analytics_customer_orders")
 SUMMARY_COLUMNS = (
     "customer_id",
     "first_day",
@@ -99,7 +90,7 @@ SUMMARY_COLUMNS = (
 
 
 def orders_summarise(as_of: date) -> None:
-    """One pass over the delivered orders into the session's temporary table SUMMARY_TABLE, a
+    """One pass over the delivered orders into SUMMARY (a session's temporary table), a
     row per customer with a delivered order: the denormalised stats (all delivered orders, the
     STATS_AGGREGATES columns) and, from the orders placed on or before as_of, the first
     and last purchase day (days since 1970), purchase days, orders, spend, and the spend of the
@@ -119,27 +110,24 @@ def orders_summarise(as_of: date) -> None:
         datetime.combine(as_of + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     )
     counted = "FILTER (WHERE o.counted)"  # the orders placed up to as_of
-    sql = f"""
-        CREATE TEMP TABLE {SUMMARY_TABLE} AS
-        SELECT o.customer_id,
-               {stats_aggregates_sql()},
-               {_epoch_day(f"MIN(o.day) {counted}")} AS first_day,
-               {_epoch_day(f"MAX(o.day) {counted}")} AS last_day,
-               COUNT(DISTINCT o.day) {counted} AS purchase_days,
-               COUNT(*) {counted} AS orders,
-               CAST(SUM(o.total) {counted} AS FLOAT) AS spend,
-               CAST(SUM(CASE WHEN o.day = o.first_day THEN o.total ELSE 0 END) {counted}
-                    AS FLOAT) AS first_value
-        FROM (
-            SELECT customer_id, placed_at, total, item_count, {day} AS day,
-                   placed_at < %s AS counted,
-                   MIN(CASE WHEN placed_at < %s THEN {day} END)
-                       OVER (PARTITION BY customer_id) AS first_day
-            FROM {orders}
-            WHERE status = %s
-        ) AS o
-        GROUP BY o.customer_id
+    orders_sql = f"""
+        SELECT customer_id, placed_at, total, item_count, {day} AS day,
+               placed_at < %s AS counted,
+               MIN(CASE WHEN placed_at < %s THEN {day} END)
+                   OVER (PARTITION BY customer_id) AS first_day
+        FROM {orders}
+        WHERE status = %s
     """
+    columns = {
+        "first_day": _epoch_day(f"MIN(o.day) {counted}"),
+        "last_day": _epoch_day(f"MAX(o.day) {counted}"),
+        "purchase_days": f"COUNT(DISTINCT o.day) {counted}",
+        "orders": f"COUNT(*) {counted}",
+        "spend": f"CAST(SUM(o.total) {counted} AS FLOAT)",
+        "first_value": (
+            f"CAST(SUM(CASE WHEN o.day = o.first_day THEN o.total ELSE 0 END) {counted} AS FLOAT)"
+        ),
+    }
     with transaction.atomic(), connection.cursor() as cursor:
         large_work_mem(cursor)
         if connection.vendor == "postgresql":
@@ -148,18 +136,18 @@ def orders_summarise(as_of: date) -> None:
             # faster, but the planner's estimate of the two is close enough to pick the index.
             cursor.execute("SELECT set_config('enable_indexscan', 'off', true)")
             cursor.execute("SELECT set_config('enable_bitmapscan', 'off', true)")
-        cursor.execute(f"DROP TABLE IF EXISTS {SUMMARY_TABLE}")
-        cursor.execute(sql, [end, end, Order.Status.DELIVERED.value])
-        cursor.execute(f"CREATE UNIQUE INDEX {SUMMARY_TABLE}_id ON {SUMMARY_TABLE} (customer_id)")
-        if connection.vendor == "postgresql":
-            cursor.execute(f"ANALYZE {SUMMARY_TABLE}")
+        SUMMARY.create(
+            orders_sql=orders_sql,
+            params=[end, end, Order.Status.DELIVERED.value],
+            columns=columns,
+        )
 
 
 def summaries_read() -> dict[str, np.ndarray]:
-    """SUMMARY_TABLE's customers with a purchase up to the as-of date, as arrays by column."""
+    """SUMMARY's customers with a purchase up to the as-of date, as arrays by column."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM {SUMMARY_TABLE} "
+            f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM {SUMMARY.table} "
             "WHERE orders > 0 ORDER BY customer_id"
         )
         rows = cursor.fetchall()
@@ -168,12 +156,12 @@ def summaries_read() -> dict[str, np.ndarray]:
 
 
 def stats_reconcile() -> int:
-    """Compare the stored stats with SUMMARY_TABLE, then recompute the customers that disagree
+    """Compare the stored stats with SUMMARY, then recompute the customers that disagree
     from their orders as they are now: a customer whose order was delivered while the summary
     was being made disagrees with it but not with the orders, and is left alone. Returns how
     many customers had drifted and were corrected. Every order's stats_applied flag is brought
     in line with its status on the way."""
-    suspects = customer_stats_drifted(source=SUMMARY_TABLE)
+    suspects = SUMMARY.drifted_customer_ids()
     drifted = customer_stats_recompute(customer_ids=suspects)
     with transaction.atomic():
         order_stats_flags_align()
@@ -181,8 +169,7 @@ def stats_reconcile() -> int:
 
 
 def summaries_drop() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {SUMMARY_TABLE}")
+    SUMMARY.drop()
 
 
 def customer_summaries(as_of: date) -> dict[str, np.ndarray]:
@@ -267,7 +254,7 @@ def write_scores(ids, columns: dict[str, np.ndarray], scored_at: datetime) -> in
             f"WHERE NOT EXISTS (SELECT 1 FROM analytics_scores s WHERE s.id = {customers}.id) "
             "AND (rfm_segment IS DISTINCT FROM %s OR churn_risk IS NOT NULL "
             "OR rfm_recency IS NOT NULL OR predicted_clv IS NOT NULL)",
-            [rfm.PROSPECT, scored_at, rfm.PROSPECT],
+            [PROSPECT, scored_at, PROSPECT],
         )
         rewritten += cursor.rowcount
         cursor.execute("DROP TABLE analytics_scores")
@@ -325,12 +312,13 @@ class _Steps:
 
 
 def analytics_run(
-    *, as_of: date | None = None, model: str = "mbgnbd", run: AnalyticsRun | None = None
+    *, as_of: date | None = None, model: str = DEFAULT_MODEL, run: AnalyticsRun | None = None
 ) -> AnalyticsRun:
-    """Score every customer as of a date (default today) and record the run. Safe to run twice;
-    two runs at once cannot interleave (the second raises AnalyticsAlreadyRunning)."""
+    """Score every customer as of a date (default today) and record the run: ``run``, a queued
+    one, or a new one. Safe to run twice; two runs at once cannot interleave (the second raises
+    AnalyticsAlreadyRunning)."""
     if run is None:
-        run = AnalyticsRun.objects.create(as_of=as_of or timezone.localdate(), model_name=model)
+        run = analytics_run_create(as_of=as_of, model=model)
     as_of, model = as_of or run.as_of, run.model_name
     churn._check(model)
     if not _lock_acquire():
@@ -338,9 +326,13 @@ def analytics_run(
         if run.status != AnalyticsRun.Status.RUNNING:  # a duplicate delivery leaves it alone
             _finish(run, AnalyticsRun.Status.FAILED, error=message)
         raise AnalyticsAlreadyRunning(message)
-    run.as_of, run.status, run.started_at = as_of, AnalyticsRun.Status.RUNNING, timezone.now()
-    run.step_timings, run.progress, run.error = {}, 0, ""
-    run.save(update_fields=["as_of", "status", "started_at", "step_timings", "progress", "error"])
+    try:
+        analytics_run_transition(
+            run, to=AnalyticsRun.Status.RUNNING, as_of=as_of, step_timings={}, progress=0, error=""
+        )
+    except Exception:
+        _lock_release()
+        raise
     started = time.perf_counter()
     try:
         _score(run, as_of, model, _Steps(run, total=6))
@@ -354,11 +346,28 @@ def analytics_run(
     return run
 
 
+# What the run keeps on the instance as it goes and writes when it finishes, either way.
+RECORDED_FIELDS = (
+    "customers_scored",
+    "customers_with_orders",
+    "parameters",
+    "log_likelihood",
+    "fallback_used",
+    "fallback_reason",
+    "drift_count",
+    "segment_counts",
+    "step_timings",
+    "progress",
+    "current_step",
+    "duration_seconds",
+)
+
+
 def _finish(run: AnalyticsRun, status: str, error: str = "") -> None:
-    run.status, run.error, run.finished_at = status, error, timezone.now()
+    fields = {name: getattr(run, name) for name in RECORDED_FIELDS}
     if status == AnalyticsRun.Status.SUCCEEDED:
-        run.progress, run.current_step = 100, ""
-    run.save()
+        fields.update(progress=100, current_step="")
+    analytics_run_transition(run, to=status, error=error, **fields)
 
 
 def _record_counts(run: AnalyticsRun) -> None:
@@ -397,8 +406,8 @@ def _score(run: AnalyticsRun, as_of: date, model: str, step: _Steps) -> None:
         r, f, m = rfm.rfm_scores(recency_days, orders, spend_total)
         segment = rfm.segments(r, f)
 
-    minimum = _setting("CRM_ANALYTICS_MIN_CUSTOMERS", 500)
-    sample_size = _setting("CRM_ANALYTICS_FIT_SAMPLE", 50_000)
+    minimum = settings.CRM_ANALYTICS_MIN_CUSTOMERS
+    sample_size = settings.CRM_ANALYTICS_FIT_SAMPLE
     rng = np.random.default_rng(seed=as_of_day)
     fallback = ""
     with step("churn"):

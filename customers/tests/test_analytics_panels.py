@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from customers import analytics_panels, selectors
+from customers import selectors
+from customers.analytics import panels
 from customers.models import AnalyticsRun, Customer
 from customers.tests.factories import CustomerFactory, OrderFactory
 
@@ -183,7 +184,7 @@ def test_panel_needs_no_query_of_its_own(django_assert_num_queries, rf):
     customer = Customer.objects.get(pk=customer.pk)
 
     with django_assert_num_queries(0):
-        context = analytics_panels.analytics_panel_context(rf.get("/"), customer)
+        context = panels.analytics_panel_context(rf.get("/"), customer)
 
     assert context["segment"] == "Lost"
     assert context["churn"].band == "high"
@@ -221,7 +222,11 @@ def test_detail_page_with_the_panel_stays_within_its_query_budget(
 def test_segment_order_is_the_segment_map_order():
     from customers.analytics.rfm import SEGMENT_MAP
 
-    assert list(analytics_panels.SEGMENT_ORDER) == [name for name, _, _ in SEGMENT_MAP]
+    assert list(panels.SEGMENT_ORDER) == [name for name, _, _ in SEGMENT_MAP]
+
+
+def test_every_segment_has_a_tone_and_a_description():
+    assert set(panels.SEGMENTS) == set(Customer.RfmSegment.values)
 
 
 def scored_run(**fields):
@@ -245,9 +250,9 @@ def test_rfm_chart_counts_customers_per_segment_in_the_map_order(client_in_group
 
     card = card_html(html, "rfm-segments")
     chart = json_script_data(card, "chart-rfm-data")
-    assert chart["labels"] == list(analytics_panels.SEGMENT_ORDER)
+    assert chart["labels"] == list(panels.SEGMENT_ORDER)
     counts = dict(zip(chart["labels"], chart["customers"], strict=True))
-    assert counts == dict.fromkeys(analytics_panels.SEGMENT_ORDER, 0) | {
+    assert counts == dict.fromkeys(panels.SEGMENT_ORDER, 0) | {
         "Champions": 3,
         "At Risk": 1,
         "Lost": 2,
@@ -267,7 +272,7 @@ def test_rfm_chart_reads_the_counts_the_run_recorded_in_one_query(django_assert_
     score(CustomerFactory(), rfm_segment="Champions")  # not through a run: not counted
 
     with django_assert_num_queries(1):
-        counts = analytics_panels.rfm_segment_counts(latest)
+        counts = panels.rfm_segment_counts(latest)
 
     assert [row["customers"] for row in counts["segments"]].count(1) == 2
     assert counts["unscored"] == 1  # created after the run
@@ -342,7 +347,7 @@ def test_at_risk_shows_ten_customers_with_one_query(django_assert_num_queries):
         score(CustomerFactory(), churn_risk=0.7, predicted_clv=Decimal(100 + index))
 
     with django_assert_num_queries(1):
-        rows = list(analytics_panels.customers_at_risk())
+        rows = list(panels.customers_at_risk())
 
     assert len(rows) == 10
     assert rows[0].predicted_clv == Decimal("111.00")
@@ -426,7 +431,7 @@ def test_last_run_is_one_query(django_assert_num_queries):
     run(AnalyticsRun.Status.SUCCEEDED, finished_days_ago=1)
 
     with django_assert_num_queries(1):
-        assert analytics_panels.latest_succeeded_run() is not None
+        assert panels.latest_succeeded_run() is not None
 
 
 # The dashboard as a whole -----------------------------------------------------------------------
@@ -447,7 +452,7 @@ def test_analytics_cards_need_the_view_customer_permission(client_with_perms):
 
 
 def build_scored_shop(customers):
-    segments = analytics_panels.SEGMENT_ORDER
+    segments = panels.SEGMENT_ORDER
     for index in range(customers):
         customer = CustomerFactory()
         delivered(customer, days_ago=index + 1, total=f"{100 + index}.00")

@@ -228,3 +228,16 @@ def test_the_models_run_above_the_minimum(settings):
     assert not run.fallback_used, run.fallback_reason
     assert set(run.parameters) >= {"mbgnbd"}
     assert run.log_likelihood < 0
+
+
+def test_a_finished_run_is_not_run_again_and_the_lock_is_released():
+    from customers.analytics.ops import AnalyticsRunTransitionError
+
+    shop(2)
+    done = analytics.analytics_run()
+
+    with pytest.raises(AnalyticsRunTransitionError, match="from succeeded to running"):
+        analytics.analytics_run(run=done)
+
+    assert AnalyticsRun.objects.get(pk=done.pk).status == AnalyticsRun.Status.SUCCEEDED
+    assert analytics.analytics_run().status == AnalyticsRun.Status.SUCCEEDED  # lock released

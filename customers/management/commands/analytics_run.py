@@ -3,6 +3,8 @@ import datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from customers.analytics.ops import analytics_run_create
+from customers.analytics.vocabulary import DEFAULT_MODEL, MODELS
 from customers.models import AnalyticsRun
 
 
@@ -50,8 +52,8 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--model",
-            default=AnalyticsRun.Model.MBGNBD,
-            help=f"Churn model: {' or '.join(AnalyticsRun.Model.values)} (default: mbgnbd).",
+            default=DEFAULT_MODEL,
+            help=f"Churn model: {' or '.join(MODELS)} (default: {DEFAULT_MODEL}).",
         )
 
     def handle(self, *args, as_of, model, **options):
@@ -61,12 +63,10 @@ class Command(BaseCommand):
             analytics_upkeep,
         )
 
-        if model not in AnalyticsRun.Model.values:
-            raise CommandError(
-                f"Unknown --model {model!r}; choose one of {', '.join(AnalyticsRun.Model.values)}."
-            )
+        if model not in MODELS:
+            raise CommandError(f"Unknown --model {model!r}; choose one of {', '.join(MODELS)}.")
         as_of_date = _as_of(as_of) if as_of else timezone.localdate()
-        run = AnalyticsRun.objects.create(as_of=as_of_date, model_name=model)
+        run = analytics_run_create(as_of=as_of_date, model=model)
         try:
             run = analytics_run(as_of=as_of_date, model=model, run=run)
         except AnalyticsAlreadyRunning as error:

@@ -18,15 +18,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from core import registry
+from customers.analytics.vocabulary import FALLBACK_LABEL, SEGMENT_ORDER, Segment
 from customers.models import AnalyticsRun, Customer
-
-Segment = Customer.RfmSegment
-
-# The RFM segment map's order (first match wins), as in DESIGN.md and customers/analytics/rfm.py.
-# Prospects have no R/F cell: they are counted beside the chart, not as a bar.
-SEGMENT_ORDER: tuple[str, ...] = tuple(
-    segment.value for segment in Segment if segment != Segment.PROSPECT
-)
 
 AT_RISK_THRESHOLD = 0.5
 AT_RISK_LIMIT = 10
@@ -239,7 +232,7 @@ def at_risk_card(request: HttpRequest) -> dict:
 
 
 def last_run_card(request: HttpRequest) -> dict:
-    return {"run": latest_run_for(request)}
+    return {"run": latest_run_for(request), "fallback_label": FALLBACK_LABEL}
 
 
 registry.register_panel(

@@ -12,19 +12,18 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from core.admin import ReadOnlyAdminMixin
-from customers.analytics_ops import analytics_run_in_progress, analytics_run_queue
+from customers.analytics.ops import ACTIVE, analytics_run_in_progress, analytics_run_queue
+from customers.analytics.vocabulary import DEFAULT_MODEL, FALLBACK_LABEL
 from customers.models import AnalyticsRun, Customer
-
-ACTIVE = (AnalyticsRun.Status.QUEUED, AnalyticsRun.Status.RUNNING)
 
 
 class RunNowForm(forms.Form):
     model = forms.ChoiceField(
-        choices=AnalyticsRun.Model.choices, initial=AnalyticsRun.Model.MBGNBD, required=False
+        choices=AnalyticsRun.Model.choices, initial=DEFAULT_MODEL, required=False
     )
 
     def clean_model(self):
-        return self.cleaned_data["model"] or AnalyticsRun.Model.MBGNBD
+        return self.cleaned_data["model"] or DEFAULT_MODEL
 
 
 def _number(value) -> str:
@@ -132,7 +131,7 @@ class AnalyticsRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Fitted parameters")
     def fitted_parameters(self, run):
         table = _table(("Parameter", "Value"), _parameter_rows(run.parameters or {}))
-        return table or "None (the fallback heuristic has no fitted parameters)."
+        return table or f"None (the {FALLBACK_LABEL.lower()} has no fitted parameters)."
 
     @admin.display(description="Customers per segment")
     def segments(self, run):
