@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from core import registry
+from core.visibility import customers_visible_to
 from customers.analytics.vocabulary import FALLBACK_LABEL, SEGMENT_ORDER, Segment
 from customers.models import AnalyticsRun, Customer
 
@@ -122,12 +123,13 @@ def analytics_panel_context(request: HttpRequest, customer: Any) -> dict:
 # Dashboard reads ------------------------------------------------------------------------------
 
 
-def rfm_segment_counts(run: AnalyticsRun | None) -> dict[str, Any]:
+def rfm_segment_counts(run: AnalyticsRun | None, customers: QuerySet[Customer]) -> dict[str, Any]:
     """Customers per RFM segment in the map's order (zeros included) as ``run`` (the latest
-    succeeded run) recorded them, plus the prospects, and the customers created since, who are
-    not scored yet: one query."""
+    succeeded run) recorded them, plus the prospects, and those of ``customers`` created since,
+    who are not scored yet: one query. The run records its counts over every customer; a
+    per-store visibility rule will need them per store."""
     by_segment = run.segment_counts if run else {}
-    since = Customer.objects.all()
+    since = customers
     if run is not None and run.finished_at is not None:
         since = since.filter(created_at__gt=run.finished_at)
     return {
@@ -158,11 +160,14 @@ def value_at_stake() -> ExpressionWrapper:
 
 
 def customers_at_risk(
-    *, threshold: float = AT_RISK_THRESHOLD, limit: int = AT_RISK_LIMIT
+    customers: QuerySet[Customer],
+    *,
+    threshold: float = AT_RISK_THRESHOLD,
+    limit: int = AT_RISK_LIMIT,
 ) -> QuerySet[Customer]:
     """Active customers whose churn risk is at least ``threshold``, most value at stake first."""
     return (
-        Customer.objects.filter(
+        customers.filter(
             status=Customer.Status.ACTIVE,
             churn_risk__gte=threshold,
             predicted_clv__isnull=False,
@@ -202,7 +207,7 @@ def latest_run_for(request: HttpRequest) -> AnalyticsRun | None:
 
 
 def rfm_chart_card(request: HttpRequest) -> dict:
-    counts = rfm_segment_counts(latest_run_for(request))
+    counts = rfm_segment_counts(latest_run_for(request), customers_visible_to(request.user))
     segments = counts["segments"]
     return {
         **counts,
@@ -217,7 +222,7 @@ def rfm_chart_card(request: HttpRequest) -> dict:
 
 
 def at_risk_card(request: HttpRequest) -> dict:
-    customers = list(customers_at_risk())
+    customers = list(customers_at_risk(customers_visible_to(request.user)))
     for customer in customers:
         customer.churn = churn_band(customer.churn_risk)
         customer.segment_tone = SEGMENTS.get(customer.rfm_segment, UNKNOWN_SEGMENT).tone

@@ -1,3 +1,4 @@
+from datetime import timedelta
 from decimal import Decimal
 
 import factory
@@ -81,3 +82,20 @@ class TagFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"Tag {n}")
     slug = factory.Sequence(lambda n: f"tag-{n}")
+
+
+def customers_with_orders(count: int = 3) -> list[Customer]:
+    """A few customers with delivered orders spread over the last months (far below the 500 the
+    models need, so the run uses the fallback heuristic)."""
+    now = timezone.now()
+    customers = []
+    for index in range(count):
+        customer = CustomerFactory()
+        for months_ago in range(index + 1):
+            OrderFactory(
+                customer=customer,
+                status="delivered",
+                placed_at=now - timedelta(days=30 * months_ago + 3 * index + 1),
+            )
+        customers.append(customer)
+    return customers

@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from customers.models import AnalyticsRun, Customer
-from customers.tests.factories import CustomerFactory, OrderFactory
+from customers.models import AnalyticsRun
+from customers.tests.factories import customers_with_orders
 
 pytestmark = pytest.mark.django_db
 
@@ -27,23 +27,6 @@ def fragment_url(run) -> str:
 
 def detail_url(run) -> str:
     return reverse("admin:customers_analyticsrun_change", args=[run.pk])
-
-
-def customers_with_orders(count: int = 3) -> list[Customer]:
-    """A few customers with delivered orders spread over the last months (far below the 500 the
-    models need, so the run uses the fallback heuristic)."""
-    now = timezone.now()
-    customers = []
-    for index in range(count):
-        customer = CustomerFactory()
-        for months_ago in range(index + 1):
-            OrderFactory(
-                customer=customer,
-                status="delivered",
-                placed_at=now - timedelta(days=30 * months_ago + 3 * index + 1),
-            )
-        customers.append(customer)
-    return customers
 
 
 def finished_run(**fields) -> AnalyticsRun:

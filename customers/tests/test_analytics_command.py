@@ -11,26 +11,9 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from customers.models import AnalyticsRun, Customer
-from customers.tests.factories import CustomerFactory, OrderFactory
+from customers.tests.factories import CustomerFactory, customers_with_orders
 
 pytestmark = pytest.mark.django_db
-
-
-def customers_with_orders(count: int = 3) -> list[Customer]:
-    """A few customers with delivered orders spread over the last months (far below the 500 the
-    models need, so the run uses the fallback heuristic)."""
-    now = timezone.now()
-    customers = []
-    for index in range(count):
-        customer = CustomerFactory()
-        for months_ago in range(index + 1):
-            OrderFactory(
-                customer=customer,
-                status="delivered",
-                placed_at=now - timedelta(days=30 * months_ago + 3 * index + 1),
-            )
-        customers.append(customer)
-    return customers
 
 
 def test_command_refuses_a_bad_date():

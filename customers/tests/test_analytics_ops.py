@@ -14,29 +14,12 @@ from customers.analytics.ops import (
     analytics_run_queue,
     analytics_run_transition,
 )
-from customers.models import AnalyticsRun, Customer
-from customers.tests.factories import CustomerFactory, OrderFactory
+from customers.models import AnalyticsRun
+from customers.tests.factories import customers_with_orders
 
 pytestmark = pytest.mark.django_db
 
 Status = AnalyticsRun.Status
-
-
-def customers_with_orders(count: int = 3) -> list[Customer]:
-    """A few customers with delivered orders spread over the last months (far below the 500 the
-    models need, so the run uses the fallback heuristic)."""
-    now = timezone.now()
-    customers = []
-    for index in range(count):
-        customer = CustomerFactory()
-        for months_ago in range(index + 1):
-            OrderFactory(
-                customer=customer,
-                status="delivered",
-                placed_at=now - timedelta(days=30 * months_ago + 3 * index + 1),
-            )
-        customers.append(customer)
-    return customers
 
 
 def run_in(status: str) -> AnalyticsRun:

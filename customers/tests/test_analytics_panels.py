@@ -272,7 +272,7 @@ def test_rfm_chart_reads_the_counts_the_run_recorded_in_one_query(django_assert_
     score(CustomerFactory(), rfm_segment="Champions")  # not through a run: not counted
 
     with django_assert_num_queries(1):
-        counts = panels.rfm_segment_counts(latest)
+        counts = panels.rfm_segment_counts(latest, Customer.objects.all())
 
     assert [row["customers"] for row in counts["segments"]].count(1) == 2
     assert counts["unscored"] == 1  # created after the run
@@ -347,7 +347,7 @@ def test_at_risk_shows_ten_customers_with_one_query(django_assert_num_queries):
         score(CustomerFactory(), churn_risk=0.7, predicted_clv=Decimal(100 + index))
 
     with django_assert_num_queries(1):
-        rows = list(panels.customers_at_risk())
+        rows = list(panels.customers_at_risk(Customer.objects.all()))
 
     assert len(rows) == 10
     assert rows[0].predicted_clv == Decimal("111.00")

@@ -21,8 +21,8 @@ from customers.analytics.tasks import analytics_chain
 from customers.analytics.tasks import analytics_nightly as analytics_nightly_task
 from customers.analytics.tasks import analytics_run as analytics_run_task
 from customers.analytics.tasks import analytics_upkeep as analytics_upkeep_task
-from customers.models import AnalyticsRun, Customer
-from customers.tests.factories import CustomerFactory, OrderFactory
+from customers.models import AnalyticsRun
+from customers.tests.factories import CustomerFactory, customers_with_orders
 
 pytestmark = pytest.mark.django_db
 
@@ -32,23 +32,6 @@ TASK_NAMES = {
     "customers.analytics_upkeep": analytics_upkeep_task,
     "customers.analytics_nightly": analytics_nightly_task,
 }
-
-
-def customers_with_orders(count: int = 3) -> list[Customer]:
-    """A few customers with delivered orders spread over the last months (far below the 500 the
-    models need, so the run uses the fallback heuristic)."""
-    now = timezone.now()
-    customers = []
-    for index in range(count):
-        customer = CustomerFactory()
-        for months_ago in range(index + 1):
-            OrderFactory(
-                customer=customer,
-                status="delivered",
-                placed_at=now - timedelta(days=30 * months_ago + 3 * index + 1),
-            )
-        customers.append(customer)
-    return customers
 
 
 # The names the worker knows ---------------------------------------------------------------------

@@ -118,7 +118,7 @@ def _vacuum_count() -> int:
 
 
 def test_the_nightly_chain_vacuums_the_customer_table_after_the_run():
-    from customers.tasks import analytics_chain
+    from customers.analytics.tasks import analytics_chain
 
     for customer in CustomerFactory.create_batch(3):
         OrderFactory(customer=customer, status="delivered")
