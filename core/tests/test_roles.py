@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps
-from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ImproperlyConfigured
 
@@ -119,7 +118,7 @@ def test_no_migration_imports_the_roles():
     today's code against yesterday's schema."""
     for config in apps.get_app_configs():
         folder = Path(config.path) / "migrations"
-        if not folder.is_dir() or settings.BASE_DIR not in folder.parents:
+        if not folder.is_dir() or "site-packages" in folder.parts:
             continue
         for migration in folder.glob("*.py"):
             imports = [
@@ -127,4 +126,4 @@ def test_no_migration_imports_the_roles():
                 for line in migration.read_text().splitlines()
                 if line.startswith(("from ", "import "))
             ]
-            assert not [line for line in imports if "roles" in line or "core" in line], migration
+            assert not [line for line in imports if "roles" in line], migration
