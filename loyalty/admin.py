@@ -10,7 +10,7 @@ from django.utils.html import format_html, format_html_join
 
 from core.admin import ChangedByActionsMixin, ReadOnlyAdmin
 from loyalty import services
-from loyalty.forms import AdjustPointsForm, LoyaltyAccountAddForm
+from loyalty.admin_forms import LoyaltyAccountAddAdminForm, PointsAdjustAdminForm
 from loyalty.models import (
     LoyaltyAccount,
     LoyaltyProgram,
@@ -77,13 +77,13 @@ class LoyaltyProgramAdmin(admin.ModelAdmin):
         "tier_basis",
         "member_count",
     )
-    list_filter = ("is_active", "tier_basis", "auto_enroll")
+    list_filter = ("is_active", "tier_basis", "auto_enrol")
     search_fields = ("name", "description")
     inlines = (TierInline, RewardInline)
     readonly_fields = ("created_at",)
     actions = ("add_default_tiers",)
     fieldsets = (
-        (None, {"fields": ("name", "description", "is_active", "auto_enroll")}),
+        (None, {"fields": ("name", "description", "is_active", "auto_enrol")}),
         ("Period", {"fields": (("starts_on", "ends_on"),)}),
         (
             "Earning",
@@ -171,7 +171,7 @@ class LoyaltyAccountAdmin(ChangedByActionsMixin, admin.ModelAdmin):
     """Accounts are opened through enrolment and change only through the services: the account
     page is a view of the account and its latest ledger rows; points move by the actions."""
 
-    add_form = LoyaltyAccountAddForm
+    add_form = LoyaltyAccountAddAdminForm
     list_display = (
         "customer",
         "program",
@@ -225,7 +225,7 @@ class LoyaltyAccountAdmin(ChangedByActionsMixin, admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        account = services.loyalty_account_enroll(customer=obj.customer, program=obj.program)
+        account = services.loyalty_account_enrol(customer=obj.customer, program=obj.program)
         obj.pk = account.pk
         obj.refresh_from_db()
         obj._state.adding = False
@@ -277,7 +277,7 @@ class LoyaltyAccountAdmin(ChangedByActionsMixin, admin.ModelAdmin):
     @admin.action(description="Adjust points…", permissions=["change"])
     def adjust_points(self, request, queryset):
         accounts = list(queryset.select_related("customer", "program"))
-        form = AdjustPointsForm(request.POST if "apply" in request.POST else None)
+        form = PointsAdjustAdminForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
             adjusted, refused = self._adjust(request, accounts, form.cleaned_data)
             if adjusted:

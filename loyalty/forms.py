@@ -1,40 +1,24 @@
-"""Forms for the loyalty admin. Validation of loyalty rules stays in the services; these forms
-check the shape of the input and put the services' refusals at the field they name."""
+"""Forms behind the loyalty buttons on the staff pages; the admin's forms are in
+loyalty/admin_forms.py."""
 
 from django import forms
-from django.core.exceptions import ValidationError
 
-from loyalty import services
-from loyalty.models import LoyaltyAccount
+from loyalty.models import LoyaltyAccount, Reward
 
 
-class LoyaltyAccountAddForm(forms.ModelForm):
-    """Adding an account in admin is an enrolment: what the service refuses shows at the field."""
+class RewardRedeemForm(forms.Form):
+    """Which reward to redeem. Any reward of the account's program is accepted here, so that the
+    service can say why one cannot be redeemed (out of stock, expired) instead of a bare
+    "invalid choice"."""
 
-    class Meta:
-        model = LoyaltyAccount
-        fields = ("customer", "program")
-
-    def clean(self):
-        cleaned = super().clean()
-        customer, program = cleaned.get("customer"), cleaned.get("program")
-        if customer is not None and program is not None:
-            try:
-                services.loyalty_account_enroll_check(customer=customer, program=program)
-            except ValidationError as refusal:
-                self.add_error(None, refusal)  # a dict error lands on customer or program
-        return cleaned
-
-
-class AdjustPointsForm(forms.Form):
-    """The intermediate page of the "Adjust points" action. Zero points and the balance are
-    checked by loyalty_points_adjust, per account; its errors are added back to this form."""
-
-    points = forms.IntegerField(
-        help_text="Positive adds points, negative removes them (at most the balance)."
+    reward = forms.ModelChoiceField(
+        queryset=Reward.objects.none(),
+        error_messages={
+            "required": "Choose a reward.",
+            "invalid_choice": "Choose one of this program's rewards.",
+        },
     )
-    reason = forms.CharField(
-        max_length=255,
-        widget=forms.TextInput(attrs={"size": 60}),
-        help_text="Recorded on the ledger row with your name.",
-    )
+
+    def __init__(self, *args, account: LoyaltyAccount, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reward"].queryset = Reward.objects.filter(program_id=account.program_id)

@@ -41,8 +41,10 @@ class LoyaltyProgram(models.Model):
     tier_basis = models.CharField(
         max_length=20, choices=TierBasis.choices, default=TierBasis.LIFETIME_POINTS
     )
-    auto_enroll = models.BooleanField(
-        default=True, help_text="Enrol customers on their first qualifying delivered order."
+    auto_enrol = models.BooleanField(
+        "enrol automatically",
+        default=True,
+        help_text="Enrol customers on their first qualifying delivered order.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -108,12 +108,12 @@ def loyalty_panel_context(request: HttpRequest, customer: Any) -> dict:
     can_enrol = user.has_perm("loyalty.add_loyaltyaccount")
     programs = []
     if can_enrol and not accounts:
-        programs = list(selectors.enrollable_programs(customer))
+        programs = list(selectors.programs_open_for_enrolment(customer))
     return {
         "accounts": accounts,
         "show_ledger": show_ledger,
         "can_enrol": can_enrol,
-        "enrollable_programs": programs,
+        "programs_open_for_enrolment": programs,
         "can_redeem": user.has_perm("loyalty.add_redemption"),
     }
 

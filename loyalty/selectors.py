@@ -1,23 +1,27 @@
-"""Reads for the loyalty parts of the staff pages, each a fixed number of queries whatever the
-size of the ledger."""
+"""Reads of loyalty: the running programs, the tier basis as SQL, and the loyalty parts of the
+staff pages, each a fixed number of queries whatever the size of the ledger. The services read
+through these too; nothing here writes."""
 
 from datetime import datetime, timedelta
 
 from django.db.models import (
+    Case,
     Count,
+    DecimalField,
     F,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
+    When,
     Window,
 )
 from django.db.models.functions import Coalesce, Greatest, RowNumber
 from django.utils import timezone
 
-from customers.models import Customer
-from loyalty import services
+from customers.models import Customer, Order
 from loyalty.models import (
     LoyaltyAccount,
     LoyaltyProgram,
@@ -30,8 +34,63 @@ from loyalty.models import (
 
 Kind = LoyaltyTransaction.Kind
 Basis = LoyaltyProgram.TierBasis
+AMOUNT = DecimalField(max_digits=14, decimal_places=2)
+YEAR = timedelta(days=365)
 RECENT_ROWS = 5
 OPEN_VOUCHERS = 10
+
+
+def programs_running(on=None) -> QuerySet[LoyaltyProgram]:
+    """Active programs whose period includes the day ``on`` (default today), in one query."""
+    on = on or timezone.localdate()
+    return (
+        LoyaltyProgram.objects.filter(is_active=True)
+        .filter(Q(starts_on__isnull=True) | Q(starts_on__lte=on))
+        .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=on))
+    )
+
+
+def sum_subquery(queryset: QuerySet, group_by: str, column: str) -> Subquery:
+    """SUM(column) over ``queryset`` as a scalar subquery (it is filtered to one group)."""
+    return Subquery(
+        queryset.order_by().values(group_by).annotate(total=Sum(column)).values("total")[:1]
+    )
+
+
+def tier_value_expression(now: datetime, basis: str | None = None):
+    """What each account's program measures for tiers, as a SQL expression on LoyaltyAccount.
+
+    The tier basis: lifetime points, points earned and not reversed in the last year, or
+    delivered spend placed in the last year. Spending points never lowers it.
+    """
+    since = now - YEAR
+    points_12m = sum_subquery(
+        LoyaltyTransaction.objects.filter(
+            account=OuterRef("pk"), kind=Kind.EARN, reversed=False, created_at__gte=since
+        ),
+        "account",
+        "points",
+    )
+    spend_12m = sum_subquery(
+        Order.objects.filter(
+            customer=OuterRef("customer_id"),
+            status=Order.Status.DELIVERED,
+            placed_at__gte=since,
+        ),
+        "customer",
+        "total",
+    )
+    values = {
+        Basis.LIFETIME_POINTS: F("lifetime_earned"),
+        Basis.POINTS_12M: Coalesce(points_12m, 0),
+        Basis.SPEND_12M: Coalesce(spend_12m, 0, output_field=AMOUNT),
+    }
+    if basis is not None:  # one program: no join to the program table (UPDATEs cannot join)
+        return values[basis]
+    return Case(
+        *[When(program__tier_basis=name, then=value) for name, value in values.items()],
+        output_field=AMOUNT,
+    )
 
 
 def customer_accounts(
@@ -55,13 +114,11 @@ def customer_accounts(
     return (
         LoyaltyAccount.objects.filter(customer=customer)
         .select_related("program", "tier")
-        .annotate(
-            tier_value=services.tier_value_expression(now), pending_from=Subquery(pending_from)
-        )
+        .annotate(tier_value=tier_value_expression(now), pending_from=Subquery(pending_from))
         # A tier is only lowered at night, so the value can sit below the current tier.
         .alias(
             tier_floor=Greatest(
-                "tier_value", Coalesce("tier__threshold", Value(-1), output_field=services.AMOUNT)
+                "tier_value", Coalesce("tier__threshold", Value(-1), output_field=AMOUNT)
             )
         )
         .annotate(
@@ -102,14 +159,9 @@ def ledger_extract(
     )
 
 
-def enrollable_programs(customer: Customer, *, on=None) -> QuerySet[LoyaltyProgram]:
+def programs_open_for_enrolment(customer: Customer, *, on=None) -> QuerySet[LoyaltyProgram]:
     """Programs running today that the customer has not joined, in one query."""
-    return (
-        services.programs_running(on)
-        .prefetch_related(None)
-        .exclude(accounts__customer=customer)
-        .order_by("name")
-    )
+    return programs_running(on).exclude(accounts__customer=customer).order_by("name")
 
 
 def rewards_available(program: LoyaltyProgram, *, on=None) -> QuerySet[Reward]:
@@ -153,15 +205,12 @@ def programs_overview(*, now: datetime | None = None, days: int = 30) -> QuerySe
         .values("count")[:1]
     )
     return (
-        services.programs_running(timezone.localdate(now))
-        .prefetch_related(None)
+        programs_running(timezone.localdate(now))
         .annotate(
             members=Coalesce(Subquery(members), 0),
-            points_issued=Coalesce(services.sum_subquery(issued, "account__program", "points"), 0),
+            points_issued=Coalesce(sum_subquery(issued, "account__program", "points"), 0),
             # Redeem rows are negative; the card shows points spent as a positive number.
-            points_redeemed=-Coalesce(
-                services.sum_subquery(redeemed, "account__program", "points"), 0
-            ),
+            points_redeemed=-Coalesce(sum_subquery(redeemed, "account__program", "points"), 0),
         )
         .order_by("name")
     )

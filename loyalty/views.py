@@ -9,9 +9,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from customers.models import Customer
 from loyalty import selectors, services
+from loyalty.forms import RewardRedeemForm
 from loyalty.models import LoyaltyAccount, LoyaltyProgram
 from loyalty.panels import loyalty_panel_context
-from loyalty.staff_forms import RewardRedeemForm
 
 
 def _panel(request, customer, *, notice: str = "", error: str = ""):
@@ -27,7 +27,7 @@ def _panel(request, customer, *, notice: str = "", error: str = ""):
 def enrol_options(request, customer_pk):
     """The running programs a customer could still join, loaded into the panel on demand."""
     customer = get_object_or_404(Customer, pk=customer_pk)
-    programs = list(selectors.enrollable_programs(customer))
+    programs = list(selectors.programs_open_for_enrolment(customer))
     return render(
         request, "loyalty/partials/enrol.html", {"customer": customer, "programs": programs}
     )
@@ -43,7 +43,7 @@ def customer_enrol(request, customer_pk, program_pk):
     program = get_object_or_404(LoyaltyProgram, pk=program_pk)
     notice = error = ""
     try:
-        services.loyalty_account_enroll(customer=customer, program=program)
+        services.loyalty_account_enrol(customer=customer, program=program)
     except ValidationError as exc:
         error = f"Not enrolled: {' '.join(exc.messages)}"
     else:

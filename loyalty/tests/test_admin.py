@@ -146,7 +146,7 @@ def _program_post(**overrides):
         "name": "Spring club",
         "description": "",
         "is_active": "on",
-        "auto_enroll": "on",
+        "auto_enrol": "on",
         "starts_on": "",
         "ends_on": "",
         "points_per_unit": "1",

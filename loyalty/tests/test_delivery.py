@@ -3,15 +3,26 @@
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from customers import services as customer_services
+from customers.models import Order
 from customers.tests.factories import CustomerFactory, OrderFactory
+from loyalty import services
 from loyalty.models import LoyaltyAccount, LoyaltyTransaction
 from loyalty.tests.factories import LoyaltyProgramFactory, standard_tiers
 
 pytestmark = pytest.mark.django_db
+
+# Loyalty's share of a delivery's budget of 12 queries, for a member of one running program:
+# the running programs; the account locked with its tier, the customer's consent and whether
+# the order earned already; the lot; the earn; the account's totals.
+EARN_QUERIES = 5
+# The accounts the order earned in, locked; their standing earns with their lots; the earns
+# marked reversed; the lot; the reverse row; the account's totals.
+REVERSE_QUERIES = 6
 
 
 def delivery_queries(order) -> int:
@@ -66,3 +77,53 @@ def test_a_failing_earn_rolls_back_the_delivery(monkeypatch):
     assert order.status == "pending"
     assert customer.order_count == 0
     assert not LoyaltyTransaction.objects.exists()
+
+
+def delivered_without_receivers(customer, total) -> Order:
+    """An order in delivered that loyalty has not seen yet (the status written directly)."""
+    order = OrderFactory(customer=customer, total=Decimal(total))
+    Order.objects.filter(pk=order.pk).update(status="delivered", delivered_at=timezone.now())
+    order.refresh_from_db()
+    return order
+
+
+@pytest.fixture
+def member():
+    """A Bronze member of one running program (default tiers, lifetime points basis)."""
+    program = LoyaltyProgramFactory()
+    standard_tiers(program)
+    customer = CustomerFactory()
+    OrderFactory(customer=customer, status="delivered", total=Decimal("20"))  # enrols
+    return LoyaltyAccount.objects.get(customer=customer, program=program)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_earn_and_reverse_for_a_member_cost_a_pinned_number_of_queries(
+    member, django_assert_num_queries
+):
+    order = delivered_without_receivers(member.customer, "75")
+
+    # Inside the delivery's transaction, as the receivers run: no savepoint of their own.
+    with transaction.atomic(), django_assert_num_queries(EARN_QUERIES):
+        services.loyalty_order_earn(order=order)
+
+    member.refresh_from_db()
+    assert (member.balance, member.lifetime_earned, member.tier.name) == (95, 95, "Bronze")
+
+    with transaction.atomic(), django_assert_num_queries(REVERSE_QUERIES):
+        services.loyalty_order_reverse(order=order)
+
+    member.refresh_from_db()
+    assert (member.balance, member.lifetime_earned) == (20, 20)
+    assert LoyaltyTransaction.objects.get(order=order, kind="reverse").points == -75
+
+
+@pytest.mark.django_db(transaction=True)
+def test_crossing_into_a_higher_tier_reads_the_tiers_once_more(member, django_assert_num_queries):
+    order = delivered_without_receivers(member.customer, "600")
+
+    with transaction.atomic(), django_assert_num_queries(EARN_QUERIES + 1):
+        services.loyalty_order_earn(order=order)
+
+    member.refresh_from_db()
+    assert (member.lifetime_earned, member.tier.name) == (620, "Silver")

@@ -58,7 +58,7 @@ class TestLedgerInvariants(TestCase):
         ]
         customer = CustomerFactory()
         orders = [OrderFactory(customer=customer, total=Decimal("0")) for _ in range(4)]
-        account = services.loyalty_account_enroll(customer=customer, program=program)
+        account = services.loyalty_account_enrol(customer=customer, program=program)
         clock = timezone.now()
 
         for action, index, amount in steps:

@@ -281,9 +281,9 @@ def test_panel_context_query_counts(user_with_perms, member, club, django_assert
     reader = ("loyalty.view_loyaltyaccount", "loyalty.view_loyaltytransaction")
     glancer = panel_request(user_with_perms("loyalty.view_loyaltyaccount"))
     viewer = panel_request(user_with_perms(*reader, "loyalty.view_redemption"))
-    enroller = panel_request(user_with_perms(*reader, "loyalty.add_loyaltyaccount"))
+    enrolment_staff = panel_request(user_with_perms(*reader, "loyalty.add_loyaltyaccount"))
     stranger = CustomerFactory()
-    for request in (glancer, viewer, enroller):
+    for request in (glancer, viewer, enrolment_staff):
         request.user.has_perm("loyalty.add_loyaltyaccount")  # the page loads these before
 
     with django_assert_num_queries(1):
@@ -291,13 +291,13 @@ def test_panel_context_query_counts(user_with_perms, member, club, django_assert
     with django_assert_num_queries(2):
         loyalty_panel_context(viewer, customer)
     with django_assert_num_queries(2):
-        loyalty_panel_context(enroller, customer)
+        loyalty_panel_context(enrolment_staff, customer)
     with django_assert_num_queries(1):
         loyalty_panel_context(viewer, stranger)
     with django_assert_num_queries(2):
-        context = loyalty_panel_context(enroller, stranger)
+        context = loyalty_panel_context(enrolment_staff, stranger)
 
-    assert context["enrollable_programs"] == [club]
+    assert context["programs_open_for_enrolment"] == [club]
 
 
 def test_timeline_has_the_loyalty_ledger(client_in_group):
@@ -366,7 +366,7 @@ def loyalty_shop(club):
     first, second, third, fourth, fifth = CustomerFactory.create_batch(5)
     deliver(first, "250.00")
     deliver(second, "600.00")  # reaches Silver
-    services.loyalty_account_enroll(customer=third, program=club)
+    services.loyalty_account_enrol(customer=third, program=club)
     deliver(fourth, "300.00")
     LoyaltyTransaction.objects.filter(account__customer=fourth).update(
         created_at=now - timedelta(days=40)

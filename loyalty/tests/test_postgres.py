@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 def test_two_concurrent_redemptions_cannot_overdraw():
     program = LoyaltyProgramFactory()
-    account = services.loyalty_account_enroll(customer=CustomerFactory(), program=program)
+    account = services.loyalty_account_enrol(customer=CustomerFactory(), program=program)
     services.loyalty_points_adjust(account=account, points=150, reason="opening", created_by=None)
     reward = RewardFactory(program=program, points_cost=100)
 
@@ -40,7 +40,7 @@ def test_two_concurrent_redemptions_of_the_last_item_in_stock():
     reward = RewardFactory(program=program, points_cost=10, stock=1)
     accounts = []
     for _ in range(2):
-        account = services.loyalty_account_enroll(customer=CustomerFactory(), program=program)
+        account = services.loyalty_account_enrol(customer=CustomerFactory(), program=program)
         services.loyalty_points_adjust(account=account, points=50, reason="x", created_by=None)
         accounts.append(account)
 
@@ -68,3 +68,51 @@ def test_concurrent_deliveries_of_one_order_earn_once():
 
     assert run_concurrently(deliver, deliver) == []
     assert LoyaltyTransaction.objects.filter(order=order, kind="earn").count() == 1
+
+
+def assert_books_balanced(account):
+    from django.db.models import Sum
+
+    account.refresh_from_db()
+    released = account.lots.filter(released=True).aggregate(total=Sum("remaining"))["total"]
+    pending = account.lots.filter(released=False).aggregate(total=Sum("remaining"))["total"]
+    ledger = account.transactions.aggregate(total=Sum("points"))["total"]
+    assert account.balance == (released or 0) >= 0
+    assert account.pending_points == (pending or 0)
+    assert (ledger or 0) == account.balance + account.pending_points
+    standing = account.transactions.filter(kind="earn", reversed=False)
+    assert account.lifetime_earned == (standing.aggregate(total=Sum("points"))["total"] or 0)
+
+
+def test_deliveries_returns_and_redemptions_at_once_keep_the_books_balanced():
+    from customers import services as customer_services
+    from customers.models import Order
+    from customers.tests.factories import OrderFactory
+
+    program = LoyaltyProgramFactory()
+    customer = CustomerFactory()
+    reward = RewardFactory(program=program, points_cost=30)
+    kept = OrderFactory(customer=customer, total=Decimal("40"))
+    customer_services.order_set_status(order=kept, status="delivered")
+    account = LoyaltyAccount.objects.get(customer=customer, program=program)
+
+    for _ in range(6):
+        returned = OrderFactory(customer=customer, total=Decimal("50"))
+        customer_services.order_set_status(order=returned, status="delivered")
+        arriving = OrderFactory(customer=customer, total=Decimal("20"))
+
+        def give_back(pk=returned.pk):
+            customer_services.order_set_status(order=Order.objects.get(pk=pk), status="returned")
+
+        def deliver(pk=arriving.pk):
+            customer_services.order_set_status(order=Order.objects.get(pk=pk), status="delivered")
+
+        def redeem():
+            services.loyalty_reward_redeem(
+                account=LoyaltyAccount.objects.get(pk=account.pk), reward=reward
+            )
+
+        errors = run_concurrently(give_back, deliver, redeem, hold_seconds=0.05)
+
+        assert all(isinstance(error, ValidationError) for error in errors), errors
+        assert_books_balanced(account)

@@ -95,9 +95,9 @@ def test_minimum_spend_and_opt_out_and_inactive_programs_earn_nothing():
 
 
 def test_no_auto_enrol_program_earns_only_for_members():
-    program = LoyaltyProgramFactory(auto_enroll=False)
+    program = LoyaltyProgramFactory(auto_enrol=False)
     stranger, member = CustomerFactory(), CustomerFactory()
-    services.loyalty_account_enroll(customer=member, program=program)
+    services.loyalty_account_enrol(customer=member, program=program)
 
     deliver(stranger, "100")
     deliver(member, "100")
@@ -453,7 +453,7 @@ def test_enrol_refuses_opted_out_customer(program):
     customer = CustomerFactory(can_receive_loyalty=False)
 
     with pytest.raises(ValidationError) as raised:
-        services.loyalty_account_enroll(customer=customer, program=program)
+        services.loyalty_account_enrol(customer=customer, program=program)
 
     assert "customer" in raised.value.message_dict
     assert not LoyaltyAccount.objects.exists()

@@ -261,8 +261,8 @@ def test_enrol_permissions(client, client_in_group, club):
     assert not LoyaltyAccount.objects.exists()
 
 
-def test_member_can_be_enrolled_in_other_running_programs(client_in_group, account, club):
-    vip = LoyaltyProgramFactory(name="VIP club", auto_enroll=False)
+def test_member_can_enrol_in_other_running_programs(client_in_group, account, club):
+    vip = LoyaltyProgramFactory(name="VIP club", auto_enrol=False)
     LoyaltyProgramFactory(name="Paused", is_active=False)
     client = client_in_group("Managers")
     options_url = reverse("loyalty:enrol_options", args=[account.customer_id])
