@@ -51,21 +51,22 @@ def _accounts_locked(*, order: Order | None = None) -> QuerySet[LoyaltyAccount]:
     return accounts
 
 
-def _account_opened_locked(
+def _account_open(
     customer_id: int, program: LoyaltyProgram, *, order: Order | None = None
 ) -> LoyaltyAccount:
-    """The customer's account in the program, opened in the lowest tier if missing, locked."""
-    accounts = _accounts_locked(order=order).filter(customer_id=customer_id, program=program)
-    account = accounts.first()
-    if account is None:
-        try:
-            with transaction.atomic():  # a concurrent enrolment may open it first
-                LoyaltyAccount.objects.create(
-                    customer_id=customer_id, program=program, tier=tier_for(program.tiers.all(), 0)
-                )
-        except IntegrityError:
-            pass
-        account = accounts.get()
+    """Open the customer's account in the program, in the lowest tier, and return it as
+    ``_accounts_locked`` would; if a concurrent enrolment opened it first, that one, locked."""
+    tiers = list(program.tiers.all())
+    try:
+        with transaction.atomic():  # a concurrent enrolment may open it first
+            account = LoyaltyAccount.objects.create(
+                customer_id=customer_id, program=program, tier=tier_for(tiers, 0)
+            )
+    except IntegrityError:
+        return _accounts_locked(order=order).get(customer_id=customer_id, program=program)
+    # A row this transaction inserted is invisible to others until commit: nothing to lock.
+    account.next_tier_threshold = tier_threshold_above(tiers, account.tier)
+    account.order_earned = False
     return account
 
 
@@ -187,7 +188,7 @@ def loyalty_order_earn(*, order: Order) -> list[LoyaltyTransaction]:
             if account is None:
                 if not program.auto_enrol:
                     continue
-                account = _account_opened_locked(order.customer_id, program, order=order)
+                account = _account_open(order.customer_id, program, order=order)
             if not account.order_earned:
                 earned += _earn(account, program, [order], now=timezone.now())
     return earned
@@ -234,7 +235,9 @@ def loyalty_catch_up(*, customer_ids: Iterable[int] | None = None) -> int:
             by_customer.setdefault(order.customer_id, []).append(order)
         for customer_id, customer_orders in by_customer.items():
             with transaction.atomic():
-                account = _account_opened_locked(customer_id, program)
+                account = _accounts_locked().filter(
+                    customer_id=customer_id, program=program
+                ).first() or _account_open(customer_id, program)
                 written += len(
                     _earn(account, program, _orders_not_earned(account, customer_orders))
                 )

@@ -23,6 +23,10 @@ EARN_QUERIES = 5
 # The accounts the order earned in, locked; their standing earns with their lots; the earns
 # marked reversed; the lot; the reverse row; the account's totals.
 REVERSE_QUERIES = 6
+# A first delivery that enrols: the running programs; no account to lock; the customer's
+# consent; the tiers; the account opened under a savepoint (a concurrent enrolment may win);
+# the lot; the earn; the account's totals.
+ENROLMENT_EARN_QUERIES = 10
 
 
 def delivery_queries(order) -> int:
@@ -127,3 +131,16 @@ def test_crossing_into_a_higher_tier_reads_the_tiers_once_more(member, django_as
 
     member.refresh_from_db()
     assert (member.lifetime_earned, member.tier.name) == (620, "Silver")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_first_delivery_enrols_at_a_pinned_number_of_queries(django_assert_num_queries):
+    program = LoyaltyProgramFactory()
+    standard_tiers(program)
+    order = delivered_without_receivers(CustomerFactory(), "75")
+
+    with transaction.atomic(), django_assert_num_queries(ENROLMENT_EARN_QUERIES):
+        services.loyalty_order_earn(order=order)
+
+    account = LoyaltyAccount.objects.get(customer=order.customer, program=program)
+    assert (account.balance, account.tier.name) == (75, "Bronze")
