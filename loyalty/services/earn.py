@@ -6,19 +6,18 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import DecimalField, Exists, F, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Exists, F, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from customers.models import Customer, Order
 from loyalty.models import LoyaltyAccount, LoyaltyProgram, LoyaltyTransaction, PointLot, Tier
 from loyalty.rules import points_for, tier_for, tier_higher, tier_threshold_above
-from loyalty.selectors import programs_running, tier_value_expression
+from loyalty.selectors import AMOUNT, programs_running, tier_value_expression
 from loyalty.services.ledger import UNCHANGED, LotChange, ledger_post, lots_take
 
 Kind = LoyaltyTransaction.Kind
 Basis = LoyaltyProgram.TierBasis
-THRESHOLD = DecimalField(max_digits=14, decimal_places=2)
 
 
 def _accounts_locked(*, order: Order | None = None) -> QuerySet[LoyaltyAccount]:
@@ -29,7 +28,7 @@ def _accounts_locked(*, order: Order | None = None) -> QuerySet[LoyaltyAccount]:
     next_tier = Tier.objects.filter(
         program=OuterRef("program_id"),
         threshold__gt=Coalesce(
-            OuterRef("tier__threshold"), Value(Decimal(-1)), output_field=THRESHOLD
+            OuterRef("tier__threshold"), Value(Decimal(-1)), output_field=AMOUNT
         ),
     ).order_by("threshold")
     accounts = (
@@ -54,8 +53,9 @@ def _accounts_locked(*, order: Order | None = None) -> QuerySet[LoyaltyAccount]:
 def _account_open(
     customer_id: int, program: LoyaltyProgram, *, order: Order | None = None
 ) -> LoyaltyAccount:
-    """Open the customer's account in the program, in the lowest tier, and return it as
-    ``_accounts_locked`` would; if a concurrent enrolment opened it first, that one, locked."""
+    """Open the customer's account in the program, in the lowest tier, with the tier and
+    ``next_tier_threshold`` and ``order_earned`` of ``_accounts_locked``; if a concurrent
+    enrolment opened it first, that one, locked."""
     tiers = list(program.tiers.all())
     try:
         with transaction.atomic():  # a concurrent enrolment may open it first
