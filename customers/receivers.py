@@ -12,4 +12,5 @@ def order_saved(sender, instance, raw=False, **kwargs):
 
 def order_deleted(sender, instance, **kwargs):
     if instance.stats_applied:
+        stats.customers_lock([instance.customer_id])
         stats.customer_stats_refresh(customer_id=instance.customer_id)

@@ -29,6 +29,7 @@ from customers.models import (
 )
 from customers.signals import order_delivered, order_delivery_reverted, orders_bulk_changed
 
+ORDER_FIELDS = tuple(field.name for field in Order._meta.concrete_fields)
 CUSTOMER_EDITABLE_FIELDS = frozenset(
     field.name
     for field in Customer._meta.concrete_fields
@@ -166,7 +167,14 @@ def order_set_status(*, order: Order, status: str, changed_by=None) -> Order:
     if status not in Order.Status.values:
         raise ValidationError({"status": f"“{status}” is not an order status."})
     with transaction.atomic():
-        locked = Order.objects.select_for_update().get(pk=order.pk)
+        # The order and its customer, locked in one query: every stats change of a customer
+        # serialises on the customer's row, and the lock order is always order, then customer.
+        locked = (
+            Order.objects.select_for_update(of=("self", "customer"))
+            .select_related("customer")
+            .only("customer__id", *ORDER_FIELDS)
+            .get(pk=order.pk)
+        )
         Order.check_transition(locked.status, status)
         if locked.status != status:
             previous = locked.status
@@ -193,8 +201,9 @@ def order_set_status(*, order: Order, status: str, changed_by=None) -> Order:
 
 
 def _order_delivery_apply(order: Order) -> None:
-    """The order's stats_applied flag has just been set to match its status: add it to (or take
-    it out of) the customer's stats, then tell the other apps, in the same transaction."""
+    """The order's stats_applied flag has just been set to match its status, and its customer's
+    row is locked: add the order to (or take it out of) the customer's stats, then tell the other
+    apps, in the same transaction."""
     if order.stats_applied:
         stats.customer_stats_add(order=order)
         order_delivered.send(sender=Order, order=order)
@@ -217,6 +226,7 @@ def order_delivery_sync(*, order: Order) -> None:
         )
         if flipped:
             order.stats_applied = delivered
+            stats.customers_lock([order.customer_id])
             _order_delivery_apply(order)
 
 

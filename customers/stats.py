@@ -60,8 +60,9 @@ def stats_aggregates_sql() -> str:
     return ", ".join(f"{expression} AS {name}" for name, expression in STATS_AGGREGATES.items())
 
 
-def _customers_lock(customer_ids: Sequence[int]) -> None:
-    """Lock the customers' rows, in id order (so two lockers cannot deadlock)."""
+def customers_lock(customer_ids: Sequence[int]) -> None:
+    """Lock the customers' rows for this transaction, in id order (so two lockers cannot
+    deadlock). A stats change computed from orders must hold its customer's lock first."""
     if connection.features.has_select_for_update and customer_ids:
         list(
             Customer.objects.select_for_update()
@@ -95,11 +96,13 @@ def customer_stats_add(*, order: Order) -> None:
     )
 
 
-@transaction.atomic(savepoint=False)
 def customer_stats_refresh(*, customer_id: int) -> None:
-    """Set one customer's stats from their delivered orders: lock the customer's row, then one
-    UPDATE whose aggregate starts after the lock is held (two statements, no temporary table)."""
-    _customers_lock([customer_id])
+    """Set one customer's stats from their delivered orders, in one UPDATE (no temporary table).
+
+    The caller holds the customer's row lock (``customers_lock``, or order_set_status's lock of
+    the order with its customer), so the aggregate, a statement that starts after the lock was
+    granted, sees every order change committed before it.
+    """
     names = ", ".join(STATS_AGGREGATES)
     aggregates = ", ".join(
         expression if STATS_NONE[name] is None else f"COALESCE({expression}, %s)"
@@ -246,7 +249,7 @@ def order_stats_flags_align(*, customer_ids: Sequence[int] | None = None) -> int
 
 def _recompute_chunk(ids: list[int] | None) -> int:
     if ids is not None:
-        _customers_lock(ids)
+        customers_lock(ids)
     with StatsSummary("customer_stats_recompute").create(customer_ids=ids) as summary:
         drifted = summary.write(customer_ids=ids)
     order_stats_flags_align(customer_ids=ids)
