@@ -23,9 +23,14 @@ def customer_filter(user, via: str = "") -> Q:
     return Q()  # every customer: no per-store rule yet
 
 
+def rows_visible_to(user, queryset: QuerySet, via: str = "customer") -> QuerySet:
+    """``queryset`` (of any app's model) cut to the rows of the customers ``user`` may see;
+    ``via`` is the path from its model to the customer."""
+    return queryset.filter(customer_filter(user, via))
+
+
 def _rows_visible_to(user, model_name: str) -> QuerySet:
-    model = apps.get_model("customers", model_name)
-    return model.objects.filter(customer_filter(user, "customer"))
+    return rows_visible_to(user, apps.get_model("customers", model_name).objects.all())
 
 
 def customers_visible_to(user) -> QuerySet:

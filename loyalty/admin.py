@@ -9,6 +9,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
 from core.admin import ChangedByActionsMixin, ReadOnlyAdmin
+from core.forms import error_text
 from loyalty import services
 from loyalty.admin_forms import LoyaltyAccountAddAdminForm, PointsAdjustAdminForm
 from loyalty.models import (
@@ -27,10 +28,6 @@ CUSTOMER_SEARCH = ("first_name", "last_name", "email", "external_id")
 
 def _customer_search(path: str) -> tuple[str, ...]:
     return tuple(f"{path}__{field}" for field in CUSTOMER_SEARCH)
-
-
-def _error_text(error: ValidationError) -> str:
-    return " ".join(error.messages)
 
 
 class TierListFilter(admin.RelatedFieldListFilter):
@@ -288,7 +285,7 @@ class LoyaltyAccountAdmin(ChangedByActionsMixin, admin.ModelAdmin):
                     messages.SUCCESS,
                 )
                 for account, error in refused:
-                    self.message_user(request, f"{account}: {_error_text(error)}", messages.ERROR)
+                    self.message_user(request, f"{account}: {error_text(error)}", messages.ERROR)
                 return None
             # Nothing changed: show the form again with each refusal at its field.
             for field, message in _refusals_by_field(
@@ -421,7 +418,7 @@ class RedemptionAdmin(ChangedByActionsMixin, admin.ModelAdmin):
                 service(redemption)
                 succeeded += 1
             except ValidationError as error:
-                refused.append(f"{redemption.code}: {_error_text(error)}")
+                refused.append(f"{redemption.code}: {error_text(error)}")
         if succeeded:
             self.message_user(request, f"{succeeded} voucher(s) {done}.", messages.SUCCESS)
         for line in refused:

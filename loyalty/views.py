@@ -7,7 +7,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from customers.models import Customer
+from core.forms import error_text
+from core.visibility import customers_visible_to, rows_visible_to
 from loyalty import selectors, services
 from loyalty.forms import RewardRedeemForm
 from loyalty.models import LoyaltyAccount, LoyaltyProgram
@@ -26,7 +27,7 @@ def _panel(request, customer, *, notice: str = "", error: str = ""):
 )
 def enrol_options(request, customer_pk):
     """The running programs a customer could still join, loaded into the panel on demand."""
-    customer = get_object_or_404(Customer, pk=customer_pk)
+    customer = get_object_or_404(customers_visible_to(request.user), pk=customer_pk)
     programs = list(selectors.programs_open_for_enrolment(customer))
     return render(
         request, "loyalty/partials/enrol.html", {"customer": customer, "programs": programs}
@@ -39,13 +40,13 @@ def enrol_options(request, customer_pk):
     ("loyalty.view_loyaltyaccount", "loyalty.add_loyaltyaccount"), raise_exception=True
 )
 def customer_enrol(request, customer_pk, program_pk):
-    customer = get_object_or_404(Customer, pk=customer_pk)
+    customer = get_object_or_404(customers_visible_to(request.user), pk=customer_pk)
     program = get_object_or_404(LoyaltyProgram, pk=program_pk)
     notice = error = ""
     try:
         services.loyalty_account_enrol(customer=customer, program=program)
     except ValidationError as exc:
-        error = f"Not enrolled: {' '.join(exc.messages)}"
+        error = f"Not enrolled: {error_text(exc)}"
     else:
         notice = f"{customer} is a member of {program}."
     if request.htmx:
@@ -66,7 +67,10 @@ def account_redeem(request, pk):
     """GET: the rewards the account's program offers today. POST: redeem one, then back to the
     customer with the voucher code; a refusal leaves everything as it was and says why."""
     account = get_object_or_404(
-        LoyaltyAccount.objects.select_related("customer", "program", "tier"), pk=pk
+        rows_visible_to(
+            request.user, LoyaltyAccount.objects.select_related("customer", "program", "tier")
+        ),
+        pk=pk,
     )
     form = RewardRedeemForm(request.POST if request.method == "POST" else None, account=account)
     if request.method == "POST" and form.is_valid():
@@ -76,7 +80,7 @@ def account_redeem(request, pk):
                 account=account, reward=reward, created_by=request.user
             )
         except ValidationError as exc:
-            form.add_error("reward", exc.messages)
+            form.add_error("reward", exc.messages)  # every refusal is about the reward chosen
         else:
             messages.success(
                 request,

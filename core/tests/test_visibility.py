@@ -60,3 +60,29 @@ def test_a_page_reads_customers_through_the_selector(client_with_perms, monkeypa
     assert client.get(reverse("customers:update", args=[hidden.pk])).status_code == 404
     assert client.get(reverse("customers:orders", args=[hidden.pk])).status_code == 404
     assert client.get(reverse("customers:detail", args=[shown.pk])).status_code == 200
+
+
+def test_loyalty_pages_read_customers_through_the_selector(client_with_perms, monkeypatch):
+    from loyalty.tests.factories import LoyaltyAccountFactory, LoyaltyProgramFactory
+
+    program = LoyaltyProgramFactory()
+    hidden = LoyaltyAccountFactory(program=program)
+    shown = LoyaltyAccountFactory(program=program)
+    rule = visibility.customer_filter
+
+    def only_shown(user, via=""):
+        prefix = f"{via}__" if via else ""
+        return rule(user, via) & ~Q(**{f"{prefix}pk": hidden.customer_id})
+
+    monkeypatch.setattr(visibility, "customer_filter", only_shown)
+    client = client_with_perms(
+        "customers.view_customer",
+        "loyalty.view_loyaltyaccount",
+        "loyalty.add_loyaltyaccount",
+        "loyalty.add_redemption",
+    )
+
+    assert client.get(reverse("loyalty:redeem", args=[hidden.pk])).status_code == 404
+    assert client.get(reverse("loyalty:redeem", args=[shown.pk])).status_code == 200
+    hidden_options = reverse("loyalty:enrol_options", args=[hidden.customer_id])
+    assert client.get(hidden_options).status_code == 404
