@@ -40,16 +40,25 @@ def test_nobody_else_sees_a_customer_and_the_database_is_not_asked(who, django_a
         assert list(visibility.orders_visible_to(user)) == []
 
 
-def test_a_page_reads_customers_through_the_selector(client_with_perms, monkeypatch):
-    """A rule added to the selector reaches the pages without touching them."""
-    shown, hidden = CustomerFactory(first_name="Shown"), CustomerFactory(first_name="Hidden")
+@pytest.fixture
+def hide_customer(monkeypatch):
+    """Plug a rule into the selector that hides one customer, as a per-store rule would."""
     rule = visibility.customer_filter
 
-    def only_shown(user, via=""):
-        prefix = f"{via}__" if via else ""
-        return rule(user, via) & ~Q(**{f"{prefix}pk": hidden.pk})
+    def hide(customer_id: int) -> None:
+        def without(user, via=""):
+            prefix = f"{via}__" if via else ""
+            return rule(user, via) & ~Q(**{f"{prefix}pk": customer_id})
 
-    monkeypatch.setattr(visibility, "customer_filter", only_shown)
+        monkeypatch.setattr(visibility, "customer_filter", without)
+
+    return hide
+
+
+def test_a_page_reads_customers_through_the_selector(client_with_perms, hide_customer):
+    """A rule added to the selector reaches the pages without touching them."""
+    shown, hidden = CustomerFactory(first_name="Shown"), CustomerFactory(first_name="Hidden")
+    hide_customer(hidden.pk)
     client = client_with_perms(
         "customers.view_customer", "customers.change_customer", "customers.view_order"
     )
@@ -62,19 +71,13 @@ def test_a_page_reads_customers_through_the_selector(client_with_perms, monkeypa
     assert client.get(reverse("customers:detail", args=[shown.pk])).status_code == 200
 
 
-def test_loyalty_pages_read_customers_through_the_selector(client_with_perms, monkeypatch):
+def test_loyalty_pages_read_customers_through_the_selector(client_with_perms, hide_customer):
     from loyalty.tests.factories import LoyaltyAccountFactory, LoyaltyProgramFactory
 
     program = LoyaltyProgramFactory()
     hidden = LoyaltyAccountFactory(program=program)
     shown = LoyaltyAccountFactory(program=program)
-    rule = visibility.customer_filter
-
-    def only_shown(user, via=""):
-        prefix = f"{via}__" if via else ""
-        return rule(user, via) & ~Q(**{f"{prefix}pk": hidden.customer_id})
-
-    monkeypatch.setattr(visibility, "customer_filter", only_shown)
+    hide_customer(hidden.customer_id)
     client = client_with_perms(
         "customers.view_customer",
         "loyalty.view_loyaltyaccount",

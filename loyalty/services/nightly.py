@@ -1,10 +1,10 @@
 """The nightly run: pending points released, old points expired, tiers recomputed."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import BigIntegerField, Case, F, Q, Value, When
+from django.db.models import BigIntegerField, Case, F, Q, QuerySet, Value, When
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
@@ -15,64 +15,50 @@ from loyalty.services.ledger import LotChange, ledger_post
 Kind = LoyaltyTransaction.Kind
 
 
+def _each_account_with(lots: QuerySet[PointLot], post: Callable) -> int:
+    """For each account with lots in ``lots``, in its own transaction: lock the account, then
+    its lots still in ``lots``, and hand both to ``post`` (which writes through ledger_post).
+    Returns how many accounts had any."""
+    account_ids = sorted(set(lots.values_list("account_id", flat=True).distinct()))
+    touched = 0
+    for account_id in account_ids:
+        with transaction.atomic():
+            account = LoyaltyAccount.objects.select_for_update().get(pk=account_id)
+            locked = list(lots.select_for_update().filter(account_id=account_id))
+            if locked:
+                post(account, locked)
+                touched += 1
+    return touched
+
+
 def loyalty_points_release(*, now: datetime | None = None) -> int:
     """Make pending points spendable once their return window is over. Returns accounts touched."""
     now = now or timezone.now()
-    account_ids = (
-        PointLot.objects.filter(released=False, available_at__lte=now)
-        .values_list("account_id", flat=True)
-        .distinct()
-    )
-    touched = 0
-    for account_id in sorted(set(account_ids)):
-        with transaction.atomic():
-            account = LoyaltyAccount.objects.select_for_update().get(pk=account_id)
-            due = list(
-                PointLot.objects.select_for_update().filter(
-                    account_id=account_id, released=False, available_at__lte=now
-                )
-            )
-            if not due:
-                continue
-            ledger_post(account=account, release=due)
-            touched += 1
-    return touched
+    due = PointLot.objects.filter(released=False, available_at__lte=now)
+    return _each_account_with(due, lambda account, lots: ledger_post(account=account, release=lots))
 
 
 def loyalty_points_expire(*, now: datetime | None = None) -> int:
     """Zero what is left of lots past their expiry: one expire row per account per run.
     Running it twice expires once. Returns the number of accounts with points expired."""
     now = now or timezone.now()
-    account_ids = (
-        PointLot.objects.filter(remaining__gt=0, expires_at__lte=now)
-        .values_list("account_id", flat=True)
-        .distinct()
-    )
-    expired_accounts = 0
-    for account_id in sorted(set(account_ids)):
-        with transaction.atomic():
-            account = LoyaltyAccount.objects.select_for_update().get(pk=account_id)
-            lots = list(
-                PointLot.objects.select_for_update().filter(
-                    account_id=account_id, remaining__gt=0, expires_at__lte=now
-                )
-            )
-            if not lots:
-                continue
-            points = sum(lot.remaining for lot in lots)
-            expiry = LoyaltyTransaction(
-                kind=Kind.EXPIRE,
-                points=-points,
-                description=f"{points} points expired",
-                created_at=now,
-            )
-            ledger_post(
-                account=account,
-                rows=[expiry],
-                changes=[LotChange(lot=lot, points=-lot.remaining) for lot in lots],
-            )
-            expired_accounts += 1
-    return expired_accounts
+
+    def expire(account: LoyaltyAccount, lots: list[PointLot]) -> None:
+        points = sum(lot.remaining for lot in lots)
+        expiry = LoyaltyTransaction(
+            kind=Kind.EXPIRE,
+            points=-points,
+            description=f"{points} points expired",
+            created_at=now,
+        )
+        ledger_post(
+            account=account,
+            rows=[expiry],
+            changes=[LotChange(lot=lot, points=-lot.remaining) for lot in lots],
+        )
+
+    expired = PointLot.objects.filter(remaining__gt=0, expires_at__lte=now)
+    return _each_account_with(expired, expire)
 
 
 def loyalty_tiers_recompute(
