@@ -2,7 +2,8 @@
 
 Each read is one query whatever the number of customers and orders, so the dashboard's query
 count stays the same as the shop grows. Figures are over delivered orders: the customer stats
-columns the delivery signal keeps, and delivered orders by the month they were placed.
+columns every order status change keeps current, and delivered orders by the month they were
+placed.
 """
 
 from dataclasses import dataclass

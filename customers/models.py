@@ -174,7 +174,7 @@ class Customer(CrmModel):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    # Stats over delivered orders, kept by the delivery signal and customer_stats_recompute.
+    # Stats over delivered orders, kept by customers/stats.py on every status change.
     order_count = models.PositiveIntegerField(default=0, editable=False)
     total_spent = money_field(default=0, editable=False)
     total_items = models.PositiveIntegerField(default=0, editable=False)

@@ -180,6 +180,16 @@ class StatsSummary:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
 
+    def rows(self, columns: Sequence[str], *, where: str = "") -> list[tuple]:
+        """The summary's rows (the given columns, in customer order), optionally filtered by an
+        SQL condition on its columns."""
+        condition = f" WHERE {where}" if where else ""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {', '.join(columns)} FROM {self.table}{condition} ORDER BY customer_id"
+            )
+            return cursor.fetchall()
+
     def _comparison(self) -> dict[str, Any]:
         customers = _qn(Customer._meta.db_table)
         return {
@@ -247,22 +257,35 @@ def order_stats_flags_align(*, customer_ids: Sequence[int] | None = None) -> int
         return cursor.rowcount
 
 
+def _customers_lock_all() -> None:
+    """Hold off every change of customer rows until this transaction ends (deliveries wait):
+    what a recompute of everyone needs so that no delivery commits between its aggregate and
+    its write. SQLite lets one writer in at a time anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {_qn(Customer._meta.db_table)} IN SHARE ROW EXCLUSIVE MODE")
+
+
 def _recompute_chunk(ids: list[int] | None) -> int:
-    if ids is not None:
+    # Orders first, then customers: the lock order of order_set_status, so the two cannot
+    # deadlock. The flags follow the status, and the stats follow the delivered orders.
+    order_stats_flags_align(customer_ids=ids)
+    if ids is None:
+        _customers_lock_all()
+    else:
         customers_lock(ids)
     with StatsSummary("customer_stats_recompute").create(customer_ids=ids) as summary:
-        drifted = summary.write(customer_ids=ids)
-    order_stats_flags_align(customer_ids=ids)
-    return drifted
+        return summary.write(customer_ids=ids)
 
 
 def customer_stats_recompute(*, customer_ids: Iterable[int] | None = None) -> int:
     """Set the stats of the given customers (all when None) from their delivered orders.
 
-    Set-based, a chunk of ids at a time: the chunk's customers are locked, their aggregate goes
-    into a StatsSummary, only the customers whose stats differ from it are rewritten, and the
-    orders' stats_applied flags are brought in line with their status, so that later saves
-    neither count an order twice nor miss one. Bulk paths that skip save() call this.
+    Set-based, a chunk of ids at a time: the orders' stats_applied flags are brought in line
+    with their status (so that later saves neither count an order twice nor miss one), the
+    chunk's customers are locked (all: the table, against concurrent writes), their aggregate
+    goes into a StatsSummary, and only the customers whose stats differ from it are rewritten.
+    Bulk paths that skip save() call this.
     Returns how many customers had drifted and were corrected.
     """
     if customer_ids is None:

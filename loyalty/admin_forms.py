@@ -5,6 +5,7 @@ services' refusals at the field they name."""
 from django import forms
 from django.core.exceptions import ValidationError
 
+from core.forms import form_add_service_error
 from loyalty import services
 from loyalty.models import LoyaltyAccount
 
@@ -23,7 +24,7 @@ class LoyaltyAccountAddAdminForm(forms.ModelForm):
             try:
                 services.loyalty_account_enrol_check(customer=customer, program=program)
             except ValidationError as refusal:
-                self.add_error(None, refusal)  # a dict error lands on customer or program
+                form_add_service_error(self, refusal)
         return cleaned
 
 

@@ -46,7 +46,7 @@ def customer_enrol(request, customer_pk, program_pk):
     try:
         services.loyalty_account_enrol(customer=customer, program=program)
     except ValidationError as exc:
-        error = f"Not enrolled: {error_text(exc)}"
+        error = f"Could not enrol: {error_text(exc)}"
     else:
         notice = f"{customer} is a member of {program}."
     if request.htmx:

@@ -89,3 +89,15 @@ def test_loyalty_pages_read_customers_through_the_selector(client_with_perms, hi
     assert client.get(reverse("loyalty:redeem", args=[shown.pk])).status_code == 200
     hidden_options = reverse("loyalty:enrol_options", args=[hidden.customer_id])
     assert client.get(hidden_options).status_code == 404
+
+
+def test_bulk_address_verification_leaves_hidden_customers_alone(client_with_perms, hide_customer):
+    shown, hidden = AddressFactory(), AddressFactory()
+    hide_customer(hidden.customer_id)
+    client = client_with_perms("customers.view_address", "customers.change_address")
+
+    client.post(reverse("customers:addresses_verify_bulk"), {"address_ids": [shown.pk, hidden.pk]})
+
+    shown.refresh_from_db()
+    hidden.refresh_from_db()
+    assert (shown.verification_status, hidden.verification_status) == ("verified", "pending")

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 DELIVERY_QUERIES = 11
 RETURN_QUERIES = 12
+FIRST_DELIVERY_QUERIES = 16
 
 
 @pytest.fixture
@@ -66,3 +67,15 @@ def test_counts_do_not_grow_with_history(member, assert_queries):
         services.order_set_status(order=order, status="returned")
 
     assert Customer.objects.get(pk=member.pk).order_count == 31
+
+
+def test_a_first_delivery_that_enrols_the_customer(assert_queries):
+    """Once per customer and program: the account is opened (with a savepoint, since a
+    concurrent enrolment may open it first) and the tiers read; pinned apart from the budget."""
+    standard_tiers(LoyaltyProgramFactory())
+    order = OrderFactory(customer=CustomerFactory(), total=Decimal("75.00"))
+
+    with assert_queries(FIRST_DELIVERY_QUERIES):
+        services.order_set_status(order=order, status="delivered")
+
+    assert LoyaltyAccount.objects.get(customer=order.customer).lifetime_earned == 75

@@ -31,7 +31,7 @@ from customers.analytics.ops import analytics_run_create, analytics_run_transiti
 from customers.analytics.vocabulary import DEFAULT_MODEL, PROSPECT
 from customers.models import AnalyticsRun, Customer, Order
 from customers.selectors import rfm_segment_tally
-from customers.stats import StatsSummary, customer_stats_recompute, order_stats_flags_align
+from customers.stats import StatsSummary, customer_stats_recompute
 
 LOCK_KEY = 0x43524D01  # an arbitrary constant: the advisory lock of the analytics run
 HORIZON_DAYS = 90
@@ -145,12 +145,7 @@ def orders_summarise(as_of: date) -> None:
 
 def summaries_read() -> dict[str, np.ndarray]:
     """SUMMARY's customers with a purchase up to the as-of date, as arrays by column."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM {SUMMARY.table} "
-            "WHERE orders > 0 ORDER BY customer_id"
-        )
-        rows = cursor.fetchall()
+    rows = SUMMARY.rows(SUMMARY_COLUMNS, where="orders > 0")
     data = np.array(rows, dtype=float).reshape(-1, len(SUMMARY_COLUMNS))
     return {name: data[:, index] for index, name in enumerate(SUMMARY_COLUMNS)}
 
@@ -159,13 +154,12 @@ def stats_reconcile() -> int:
     """Compare the stored stats with SUMMARY, then recompute the customers that disagree
     from their orders as they are now: a customer whose order was delivered while the summary
     was being made disagrees with it but not with the orders, and is left alone. Returns how
-    many customers had drifted and were corrected. Every order's stats_applied flag is brought
-    in line with its status on the way."""
+    many customers had drifted and were corrected; their orders' stats_applied flags are brought
+    in line with their status on the way. The flags of the other customers are left to the
+    paths that change orders: aligning them here could catch an order between a direct save and
+    its post_save receiver, and the order would then never be counted."""
     suspects = SUMMARY.drifted_customer_ids()
-    drifted = customer_stats_recompute(customer_ids=suspects)
-    with transaction.atomic():
-        order_stats_flags_align()
-    return drifted
+    return customer_stats_recompute(customer_ids=suspects)
 
 
 def summaries_drop() -> None:

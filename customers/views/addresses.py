@@ -185,7 +185,8 @@ def addresses_verify_bulk(request: HttpRequest) -> HttpResponse:
     if not address_ids:
         messages.warning(request, "Select the addresses to verify first.")
         return redirect(_queue_url(request))
-    verified = services.addresses_verify(address_ids=address_ids, verified_by=request.user)
+    visible = addresses_visible_to(request.user).filter(pk__in=address_ids)
+    verified = services.addresses_verify(addresses=visible, verified_by=request.user)
     noun = "address" if verified == 1 else "addresses"
     messages.success(request, f"{verified} {noun} verified.")
     return redirect(_queue_url(request))

@@ -228,7 +228,7 @@ def test_enrol_refuses_a_customer_who_opted_out(client_in_group, club):
     response = client.post(enrol_url(customer, club), follow=True)
     htmx = client.post(enrol_url(customer, club), **HTMX)
 
-    message = f"Not enrolled: {customer} has opted out of loyalty programs"
+    message = f"Could not enrol: {customer} has opted out of loyalty programs"
     assert message in response.content.decode()
     assert message in htmx.content.decode()
     assert "Not a member: opted out of loyalty programs." in htmx.content.decode()
@@ -242,7 +242,7 @@ def test_enrol_refuses_a_program_that_is_not_running(client_in_group):
 
     response = client.post(enrol_url(customer, ended), follow=True)
 
-    assert "Not enrolled: Summer is not running today." in response.content.decode()
+    assert "Could not enrol: Summer is not running today." in response.content.decode()
     assert not LoyaltyAccount.objects.exists()
 
 
