@@ -378,7 +378,8 @@ class Order(CrmModel):
     protected_fields = ("stats_applied",)
     constraint_error_fields = {"negative_total": "total"}
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders")
+    # A customer with orders is made inactive, never deleted with them.
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
     number = models.CharField(max_length=50, unique=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     placed_at = models.DateTimeField()
@@ -596,6 +597,8 @@ class AnalyticsRun(models.Model):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        # Refused because another run held the lock: nothing was written.
+        SKIPPED = "skipped", "Skipped"
 
     class Model(models.TextChoices):
         MBGNBD = "mbgnbd", "MBG/NBD"
@@ -626,6 +629,9 @@ class AnalyticsRun(models.Model):
     current_step = models.CharField(max_length=50, blank=True)
     error = models.TextField(blank=True)
     task_id = models.CharField(max_length=255, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of a running run."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
