@@ -133,16 +133,23 @@ class Reward(models.Model):
 
 class LoyaltyAccount(models.Model):
     """A customer's membership of one program. balance is what can be spent now; pending_points
-    wait for the return window. Both are kept by the services in step with the ledger and lots."""
+    wait for the return window; points_owed were spent before the order that earned them left
+    delivered, and are paid from the next points in. All three are kept by the services in step
+    with the ledger and lots (loyalty/services/ledger.py)."""
 
+    # A customer with a loyalty ledger is made inactive, never deleted with it.
     customer = models.ForeignKey(
-        Customer, on_delete=models.CASCADE, related_name="loyalty_accounts"
+        Customer, on_delete=models.PROTECT, related_name="loyalty_accounts"
     )
     program = models.ForeignKey(LoyaltyProgram, on_delete=models.PROTECT, related_name="accounts")
     balance = models.IntegerField(default=0)
     pending_points = models.IntegerField(default=0)
     lifetime_earned = models.IntegerField(default=0)
     lifetime_redeemed = models.IntegerField(default=0)
+    points_owed = models.IntegerField(
+        default=0,
+        help_text="Points spent before their order left delivered; paid from the next points in.",
+    )
     tier = models.ForeignKey(
         Tier, on_delete=models.SET_NULL, null=True, blank=True, related_name="accounts"
     )
@@ -157,6 +164,9 @@ class LoyaltyAccount(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(pending_points__gte=0), name="account_pending_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(points_owed__gte=0), name="account_owed_not_negative"
             ),
         ]
         indexes = [models.Index(fields=["program", "tier"], name="account_program_tier_idx")]
@@ -233,7 +243,8 @@ class LoyaltyTransaction(models.Model):
     )
     reversed = models.BooleanField(default=False)
     shortfall = models.PositiveIntegerField(
-        default=0, help_text="Points a reversal could not take back because they were spent."
+        default=0,
+        help_text="Points a reversal could not take back because they were spent: now owed.",
     )
     description = models.CharField(max_length=255, blank=True)
     created_by = models.ForeignKey(
@@ -251,7 +262,7 @@ class LoyaltyTransaction(models.Model):
                 condition=Q(kind="earn", reversed=False),
                 name="one_effective_earn_per_order",
             ),
-            # A reversal may take back nothing (all spent); it stays, recording the shortfall.
+            # Reversals recorded before points owed existed may have taken back nothing.
             models.CheckConstraint(
                 condition=~Q(points=0) | Q(kind="reverse"), name="transaction_points_not_zero"
             ),

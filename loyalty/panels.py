@@ -136,7 +136,7 @@ def transaction_title(row: LoyaltyTransaction) -> str:
         return f"Voucher cancelled: {points} points returned"
     title = f"Took back {points} points{order}"
     if row.shortfall:
-        title += f"; {row.shortfall} already spent"
+        title += f"; {row.shortfall} already spent, now owed"
     return title
 
 

@@ -2,6 +2,7 @@
 staff pages, each a fixed number of queries whatever the size of the ledger. The services read
 through these too; nothing here writes."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import (
@@ -222,4 +223,77 @@ def tiers_with_members(program_ids: list[int]) -> QuerySet[Tier]:
         Tier.objects.filter(program_id__in=program_ids)
         .annotate(members=Count("accounts"))
         .order_by("program_id", "threshold")
+    )
+
+
+@dataclass(frozen=True)
+class AccountBooks:
+    """An account's stored totals beside what its lots and ledger say: what the invariants of
+    the loyalty books are checked against (tests, the soak test, an operator's check)."""
+
+    balance: int
+    pending_points: int
+    points_owed: int
+    lifetime_earned: int
+    released_lots: int
+    pending_lots: int
+    ledger: int
+    standing_earned: int
+    adjusted: int
+    net_redeemed: int
+    earns_without_delivered_order: int
+
+    def problems(self) -> list[str]:
+        """The invariants that do not hold (DESIGN section 4), in words; empty when all do."""
+        rules = {
+            "balance = remaining points of the released lots": (self.balance == self.released_lots),
+            "pending = remaining points of the pending lots": (
+                self.pending_points == self.pending_lots
+            ),
+            "ledger = balance + pending - owed": (
+                self.ledger == self.balance + self.pending_points - self.points_owed
+            ),
+            "balance, pending and owed are never negative": (
+                min(self.balance, self.pending_points, self.points_owed) >= 0
+            ),
+            "lifetime earned = the standing earns": self.lifetime_earned == self.standing_earned,
+            "redeemed <= standing earns + adjustments + owed": (
+                self.net_redeemed <= self.standing_earned + self.adjusted + self.points_owed
+            ),
+            "no standing earn without a delivered order": self.earns_without_delivered_order == 0,
+        }
+        return [rule for rule, holds in rules.items() if not holds]
+
+
+def account_books(account_id: int) -> AccountBooks:
+    """Read an account's books (three queries)."""
+    account = LoyaltyAccount.objects.get(pk=account_id)
+    lots = PointLot.objects.filter(account_id=account_id).aggregate(
+        in_released=Coalesce(Sum("remaining", filter=Q(released=True)), 0),
+        in_pending=Coalesce(Sum("remaining", filter=Q(released=False)), 0),
+    )
+    Kind = LoyaltyTransaction.Kind
+    standing = Q(kind=Kind.EARN, reversed=False)
+    ledger = LoyaltyTransaction.objects.filter(account_id=account_id).aggregate(
+        total=Coalesce(Sum("points"), 0),
+        standing=Coalesce(Sum("points", filter=standing), 0),
+        adjusted=Coalesce(Sum("points", filter=Q(kind=Kind.ADJUST)), 0),
+        redeemed=Coalesce(Sum("points", filter=Q(kind=Kind.REDEEM)), 0),
+        cancelled=Coalesce(Sum("points", filter=Q(kind=Kind.REVERSE, redemption__isnull=False)), 0),
+        orphans=Count(
+            "id", filter=standing & (Q(order__isnull=True) | ~Q(order__status="delivered"))
+        ),
+    )
+    return AccountBooks(
+        balance=account.balance,
+        pending_points=account.pending_points,
+        points_owed=account.points_owed,
+        lifetime_earned=account.lifetime_earned,
+        released_lots=lots["in_released"],
+        pending_lots=lots["in_pending"],
+        ledger=ledger["total"],
+        standing_earned=ledger["standing"],
+        adjusted=ledger["adjusted"],
+        net_redeemed=-(ledger["redeemed"] + ledger["cancelled"]),
+        earns_without_delivered_order=ledger["orphans"],
     )

@@ -14,7 +14,7 @@ from customers.models import Customer, Order
 from loyalty.models import LoyaltyAccount, LoyaltyProgram, LoyaltyTransaction, PointLot, Tier
 from loyalty.rules import points_for, tier_for, tier_higher, tier_threshold_above
 from loyalty.selectors import AMOUNT, programs_running, tier_value_expression
-from loyalty.services.ledger import UNCHANGED, LotChange, ledger_post, lots_take
+from loyalty.services.ledger import UNCHANGED, LotChange, debt_share, ledger_post, lots_take
 
 Kind = LoyaltyTransaction.Kind
 Basis = LoyaltyProgram.TierBasis
@@ -108,6 +108,7 @@ def _earn(
     tier, next_threshold, tiers = account.tier, account.next_tier_threshold, None
     lifetime = account.lifetime_earned
     lots, earns = [], []
+    paid = 0  # of what the account owes, paid from these earns before any can be spent
     for order in orders:
         if order.total < program.minimum_spend:
             continue
@@ -119,15 +120,19 @@ def _earn(
         expires_at = None
         if program.points_expire_after_days is not None:
             expires_at = at + timedelta(days=program.points_expire_after_days)
-        lot = PointLot(
-            points=points,
-            remaining=points,
-            earned_at=at,
-            available_at=available_at,
-            released=available_at <= timezone.now(),
-            expires_at=expires_at,
-        )
-        lots.append(lot)
+        share = debt_share(account, points, planned=paid)
+        paid += share
+        lot = None
+        if points > share:
+            lot = PointLot(
+                points=points - share,
+                remaining=points - share,
+                earned_at=at,
+                available_at=available_at,
+                released=available_at <= timezone.now(),
+                expires_at=expires_at,
+            )
+            lots.append(lot)
         earns.append(
             LoyaltyTransaction(
                 kind=Kind.EARN,
@@ -149,6 +154,7 @@ def _earn(
         account=account,
         rows=earns,
         new_lots=lots,
+        owed=-paid,
         tier=tier if tier != account.tier else UNCHANGED,
     )
     if not lifetime_basis:
@@ -250,8 +256,9 @@ def loyalty_catch_up(*, customer_ids: Iterable[int] | None = None) -> int:
 def _earn_reverse(
     account: LoyaltyAccount, earn: LoyaltyTransaction, order: Order
 ) -> LoyaltyTransaction:
-    """Take back what the earn gave from its own lot, then, for what was spent of it, from the
-    account's other lots, down to zero; the rest is recorded as the shortfall."""
+    """Take back the whole earn: from its own lot, then, for what was spent of it, from the
+    account's other lots, down to zero; what is still missing (spent already) becomes points
+    owed, recorded on the reversal as its shortfall."""
     changes = []
     lot = earn.lot
     if lot is not None and lot.remaining:
@@ -262,13 +269,13 @@ def _earn_reverse(
     taken = -sum(change.points for change in changes)
     reverse = LoyaltyTransaction(
         kind=Kind.REVERSE,
-        points=-taken,
+        points=-earn.points,
         order=order,
         reverses=earn,
         shortfall=earn.points - taken,
         description=f"Order {order.number} left delivered",
     )
-    ledger_post(account=account, rows=[reverse], changes=changes)
+    ledger_post(account=account, rows=[reverse], changes=changes, owed=earn.points - taken)
     return reverse
 
 

@@ -44,6 +44,7 @@ def ledger_post(
     new_lots: Sequence[PointLot] = (),
     changes: Sequence[LotChange] = (),
     release: Sequence[PointLot] = (),
+    owed: int = 0,
     tier: Tier | _Unchanged | None = UNCHANGED,
 ) -> None:
     """Write one movement of an account's points: its ledger rows, its lots and its totals.
@@ -51,18 +52,20 @@ def ledger_post(
     The caller holds the account's row lock (``select_for_update``) in the current transaction,
     and read ``account`` and every lot it changes or releases under that lock. ``rows`` are new
     ledger rows, ``new_lots`` new lots, ``changes`` what is put back into or taken from existing
-    lots, ``release`` pending lots that become spendable; ``tier``, when given, is set in the same
-    UPDATE. The account and lot objects are brought up to date in memory.
+    lots, ``release`` pending lots that become spendable, ``owed`` the change of the points the
+    account owes (a reversal of spent points adds to it; points coming in pay it first, see
+    ``debt_share``); ``tier``, when given, is set in the same UPDATE. The account and lot objects
+    are brought up to date in memory.
 
     What callers may rely on afterwards:
     - the account's balance equals the remaining points of its released lots, its pending_points
       the remaining points of its unreleased lots, and the sum of its ledger equals
-      balance + pending_points: the balance and pending deltas are derived from the lots, and
-      rows that do not add up to them are refused;
-    - lifetime_earned moves with earns and their reversals (by the whole earn, points already
-      spent included), lifetime_redeemed with redemptions and cancelled vouchers;
-    - neither balance nor pending_points goes below zero, and no lot below zero or above its
-      points;
+      balance + pending_points - points_owed: the balance and pending deltas are derived from
+      the lots, and rows that do not add up to them and the debt are refused;
+    - lifetime_earned moves with earns and their reversals (a reversal takes back the whole
+      earn), lifetime_redeemed with redemptions and cancelled vouchers;
+    - neither balance, pending_points nor points_owed goes below zero, and no lot below zero or
+      above its points;
     - the account's totals change in one UPDATE (none when nothing changes).
     A refused post raises ValueError before anything is written.
     """
@@ -70,11 +73,15 @@ def ledger_post(
         raise ValueError(f"Every row is posted to account {account.pk}.")
     balance, pending = _lot_deltas(account, new_lots, changes, release)
     posted = sum(row.points for row in rows)
-    if posted != balance + pending:
+    if posted != balance + pending - owed:
         raise ValueError(
-            f"Ledger rows of {posted} points do not match the lots' change of {balance + pending}."
+            f"Ledger rows of {posted} points do not match the lots' change of "
+            f"{balance + pending} and the debt's change of {owed}."
         )
-    if account.balance + balance < 0 or account.pending_points + pending < 0:
+    if (
+        min(account.balance + balance, account.pending_points + pending, account.points_owed + owed)
+        < 0
+    ):
         raise ValueError(f"Account {account.pk} would go below zero.")
     earned, redeemed = _lifetime_deltas(rows)
     totals = {
@@ -84,6 +91,7 @@ def ledger_post(
             ("pending_points", pending),
             ("lifetime_earned", earned),
             ("lifetime_redeemed", redeemed),
+            ("points_owed", owed),
         )
         if delta
     }
@@ -121,6 +129,7 @@ def ledger_post(
     account.pending_points += pending
     account.lifetime_earned += earned
     account.lifetime_redeemed += redeemed
+    account.points_owed += owed
     if tier is not UNCHANGED:
         account.tier = tier
 
@@ -171,9 +180,14 @@ def _lifetime_deltas(rows: Sequence[LoyaltyTransaction]) -> tuple[int, int]:
         elif row.kind == Kind.REVERSE and row.redemption_id is not None:
             redeemed -= row.points  # a cancelled voucher: its points come back
         elif row.kind == Kind.REVERSE:
-            # A reversed earn: points taken back plus the shortfall is the whole earn.
-            earned += row.points - row.shortfall
+            earned += row.points  # a reversed earn: the whole earn, spent points included
     return earned, redeemed
+
+
+def debt_share(account: LoyaltyAccount, points: int, *, planned: int = 0) -> int:
+    """How much of ``points`` coming into the (locked) account pays what it owes first, when
+    ``planned`` points of the debt are already being paid in the same post."""
+    return max(0, min(account.points_owed - planned, points))
 
 
 def lots_take(
@@ -226,13 +240,16 @@ def loyalty_points_adjust(
         if points > 0:
             now = timezone.now()
             days = locked.program.points_expire_after_days
-            adjustment.lot = PointLot(
-                points=points,
-                remaining=points,
-                earned_at=now,
-                expires_at=now + timedelta(days=days) if days is not None else None,
-            )
-            ledger_post(account=locked, rows=[adjustment], new_lots=[adjustment.lot])
+            paid = debt_share(locked, points)  # what the account owes is paid first
+            if points > paid:
+                adjustment.lot = PointLot(
+                    points=points - paid,
+                    remaining=points - paid,
+                    earned_at=now,
+                    expires_at=now + timedelta(days=days) if days is not None else None,
+                )
+            new_lots = [adjustment.lot] if adjustment.lot else []
+            ledger_post(account=locked, rows=[adjustment], new_lots=new_lots, owed=-paid)
         else:
             if locked.balance < -points:
                 raise ValidationError(

@@ -8,7 +8,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from loyalty.models import LoyaltyAccount, LoyaltyTransaction, PointLot, Redemption, Reward
-from loyalty.services.ledger import LotChange, ledger_post, lots_take
+from loyalty.services.ledger import LotChange, debt_share, ledger_post, lots_take
 
 Kind = LoyaltyTransaction.Kind
 
@@ -115,14 +115,14 @@ def loyalty_redemption_cancel(*, redemption: Redemption, cancelled_by=None) -> R
             description=f"Voucher {locked.code} cancelled",
             created_by=cancelled_by,
         )
-        ledger_post(
-            account=account,
-            rows=[cancel],
-            changes=[
-                LotChange(lot=lots[int(lot_id)], points=points)
-                for lot_id, points in locked.lots_used.items()
-            ],
-        )
+        # The points go back to their lots, less what the account owes, which is paid first.
+        changes, paid = [], 0
+        for lot_id, points in locked.lots_used.items():
+            share = debt_share(account, points, planned=paid)
+            paid += share
+            if points > share:
+                changes.append(LotChange(lot=lots[int(lot_id)], points=points - share))
+        ledger_post(account=account, rows=[cancel], changes=changes, owed=-paid)
         if locked.reward.stock is not None:
             Reward.objects.filter(pk=locked.reward_id).update(stock=F("stock") + 1)
         locked.status = Redemption.Status.CANCELLED

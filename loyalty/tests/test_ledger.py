@@ -166,14 +166,16 @@ def test_a_reversal_takes_the_whole_earn_off_lifetime_and_a_cancel_gives_back_re
             account=member,
             rows=[
                 LoyaltyTransaction(
-                    kind=Kind.REVERSE, points=-20, reverses=first, shortfall=80, description="x"
+                    kind=Kind.REVERSE, points=-100, reverses=first, shortfall=80, description="x"
                 )
             ],
             changes=lots_take(member, 100),
+            owed=80,
         )
 
-    assert books(account) == (0, 0, 0, 0, 0)
-    assert (account.lifetime_earned, account.lifetime_redeemed) == (0, 80)
+    # The 80 points spent are owed: the ledger sums to balance + pending - owed.
+    assert books(account) == (0, 0, 0, 0, -80)
+    assert (account.lifetime_earned, account.lifetime_redeemed, account.points_owed) == (0, 80, 80)
 
 
 def test_a_tier_given_to_the_post_is_set_in_the_same_update(account, django_assert_num_queries):
@@ -186,3 +188,24 @@ def test_a_tier_given_to_the_post_is_set_in_the_same_update(account, django_asse
 
     account.refresh_from_db()
     assert (account.balance, account.tier) == (5, gold)
+
+
+def test_a_post_whose_rows_ignore_the_debt_is_refused(account):
+    earn(account, 100)
+    with transaction.atomic():
+        member = locked(account)
+        with pytest.raises(ValueError, match="debt"):
+            ledger_post(
+                account=member,
+                rows=[LoyaltyTransaction(kind=Kind.ADJUST, points=-100, description="x")],
+                changes=lots_take(member, 100),
+                owed=20,
+            )
+        with pytest.raises(ValueError, match="below zero"):
+            ledger_post(
+                account=member,
+                rows=[LoyaltyTransaction(kind=Kind.ADJUST, points=10, description="x")],
+                new_lots=[lot(points=5)],
+                owed=-5,
+            )
+    assert books(account) == (100, 0, 100, 0, 100)

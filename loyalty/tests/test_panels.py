@@ -115,7 +115,7 @@ def test_recent_rows_are_the_newest_five_and_a_reversal_shows_its_shortfall(clie
     assert recent.count("<li") == 5
     assert "Sofa voucher" not in recent  # the redemption is the sixth newest row
     assert "Goodwill 0" in recent
-    assert "(246 already spent, not taken back)" in recent
+    assert "(246 already spent, now owed)" in recent
 
 
 def test_only_vouchers_still_to_use_are_listed(client_in_group, club):
@@ -347,7 +347,7 @@ def test_timeline_titles_for_adjustments_and_reversals(club):
 
     assert titles == [
         "7 points added by hand",
-        f"Took back 10 points (Order {order.number}); 90 already spent",
+        f"Took back 100 points (Order {order.number}); 90 already spent, now owed",
         "90 points removed by hand",
         "Voucher cancelled: 80 points returned",
         "Redeemed 80 points: Gift",

@@ -5,7 +5,6 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db.models import Sum
 from django.utils import timezone
 
 from customers import services as customer_services
@@ -14,6 +13,7 @@ from customers.models import Order
 from customers.tests.factories import CustomerFactory, OrderFactory
 from loyalty import services
 from loyalty.models import LoyaltyAccount, LoyaltyTransaction, PointLot, Redemption
+from loyalty.selectors import account_books
 from loyalty.tests.factories import (
     LoyaltyAccountFactory,
     LoyaltyProgramFactory,
@@ -25,15 +25,9 @@ pytestmark = pytest.mark.django_db
 
 
 def assert_consistent(account: LoyaltyAccount):
-    """The ledger invariant of DESIGN.md section 4, extended to pending points."""
+    """The ledger invariants of DESIGN.md section 4, extended to pending points and debt."""
     account.refresh_from_db()
-    ledger = account.transactions.aggregate(total=Sum("points"))["total"] or 0
-    released = account.lots.filter(released=True).aggregate(total=Sum("remaining"))["total"] or 0
-    pending = account.lots.filter(released=False).aggregate(total=Sum("remaining"))["total"] or 0
-    assert account.balance == released
-    assert account.pending_points == pending
-    assert ledger == account.balance + account.pending_points
-    assert account.balance >= 0
+    assert account_books(account.pk).problems() == []
 
 
 def deliver(customer, total, **kwargs):
@@ -146,7 +140,8 @@ def test_reversal_after_spending_goes_to_zero_and_records_shortfall(program):
     account.refresh_from_db()
     reverse = account.transactions.get(kind="reverse")
     assert account.balance == 0
-    assert (reverse.points, reverse.shortfall) == (-50, 100)
+    # The reversal takes back the whole earn; the 100 points spent of it are owed.
+    assert (reverse.points, reverse.shortfall, account.points_owed) == (-150, 100, 100)
     assert_consistent(account)
 
 
@@ -490,3 +485,53 @@ def test_bulk_sync_after_bulk_insert_awards_points_through_the_signal(program):
     customer.refresh_from_db()
     assert customer.order_count == 1
     assert account_of(customer, program).balance == 42
+
+
+def test_cycling_an_order_through_delivered_and_returned_yields_one_delivery_at_most():
+    """Delivered, redeem, returned, five times over, with points available at once: one voucher,
+    and the points spent become a debt the next order pays back first."""
+    program = LoyaltyProgramFactory(pending_days=0, points_per_unit=Decimal("1"))
+    reward = RewardFactory(program=program, points_cost=100)
+    customer = CustomerFactory()
+    order = OrderFactory(customer=customer, total=Decimal("100.00"))
+    vouchers = 0
+    for _ in range(5):
+        customer_services.order_set_status(order=order, status="delivered")
+        try:
+            services.loyalty_reward_redeem(account=account_of(customer, program), reward=reward)
+            vouchers += 1
+        except ValidationError:
+            pass
+        customer_services.order_set_status(order=order, status="returned")
+
+    account = account_of(customer, program)
+    assert vouchers == 1
+    assert (account.balance, account.points_owed, account.lifetime_earned) == (0, 100, 0)
+    assert_consistent(account)
+
+    deliver(customer, "150")
+
+    account.refresh_from_db()
+    assert (account.balance, account.points_owed, account.lifetime_earned) == (50, 0, 150)
+    assert_consistent(account)
+
+
+def test_points_owed_are_paid_by_an_adjustment_and_a_cancelled_voucher_first(program):
+    customer = CustomerFactory()
+    order = deliver(customer, "100")
+    account = account_of(customer, program)
+    voucher = services.loyalty_reward_redeem(
+        account=account, reward=RewardFactory(program=program, points_cost=60)
+    )
+    customer_services.order_set_status(order=order, status="returned")
+    account.refresh_from_db()
+    assert (account.balance, account.points_owed) == (0, 60)
+
+    services.loyalty_points_adjust(account=account, points=25, reason="goodwill", created_by=None)
+    account.refresh_from_db()
+    assert (account.balance, account.points_owed) == (0, 35)
+
+    services.loyalty_redemption_cancel(redemption=voucher)
+    account.refresh_from_db()
+    assert (account.balance, account.points_owed, account.lifetime_redeemed) == (25, 0, 0)
+    assert_consistent(account)

@@ -341,3 +341,25 @@ def test_support_redeems_a_reward_on_a_phone(page, live_server):
     expect(page.get_by_role("alert")).to_contain_text(f"Voucher code: {code}")
     expect(page.locator('#panel-loyalty [data-loyalty="balance"]')).to_contain_text("120")
     expect(page.locator('#panel-loyalty [data-loyalty="vouchers"]')).to_contain_text(code)
+
+
+def test_points_owed_show_on_the_panel_and_the_redeem_page(client_in_group, club):
+    from customers import services as customer_services
+    from loyalty import services
+
+    customer = CustomerFactory()
+    order = OrderFactory(customer=customer, total=Decimal("250.00"))
+    customer_services.order_set_status(order=order, status="delivered")
+    account = LoyaltyAccount.objects.get(customer=customer, program=club)
+    services.loyalty_reward_redeem(
+        account=account, reward=RewardFactory(program=club, points_cost=200)
+    )
+    customer_services.order_set_status(order=order, status="returned")
+    client = client_in_group("Support")
+
+    panel = client.get(detail_url(customer)).content.decode()
+    redeem = client.get(redeem_url(account)).content.decode()
+
+    for page in (panel, redeem):
+        assert 'data-loyalty="owed"' in page
+        assert "200 points owed" in page
