@@ -123,6 +123,17 @@ class CustomerAdmin(admin.ModelAdmin):
             obj.delete()
         formset.save_m2m()
 
+    def get_deleted_objects(self, objs, request):
+        """A customer whose orders or loyalty ledger protect it is not deleted: the confirmation
+        page says to make the customer inactive instead, then lists what protects them."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if protected:
+            names = ", ".join(str(customer) for customer in objs[:5])
+            more = " and others" if len(objs) > 5 else ""
+            protected = [services.CUSTOMER_NOT_DELETED.format(customer=names + more), *protected]
+            perms_needed = set()  # nothing is deleted anyway: say why, not which rights lack
+        return deleted, counts, perms_needed, protected
+
     @admin.action(description="Deactivate selected customers", permissions=["change"])
     def deactivate(self, request, queryset):
         count = 0
@@ -192,6 +203,20 @@ class OrderAdmin(admin.ModelAdmin):
         if obj.status == Order.Status.DELIVERED and obj.delivered_at is None:
             obj.delivered_at = timezone.now()
         super().save_model(request, obj, form, change)
+
+    def get_deleted_objects(self, objs, request):
+        """A delivered order is not deleted (services.order_delete): the confirmation page
+        lists it as protected, with what to do instead, and deletes nothing."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        protected = [
+            *(
+                services.ORDER_DELIVERED_NOT_DELETED.format(number=order)
+                for order in objs
+                if order.status == Order.Status.DELIVERED
+            ),
+            *protected,
+        ]
+        return deleted, counts, perms_needed, protected
 
     @admin.action(description="Mark selected orders delivered", permissions=["change"])
     def mark_delivered(self, request, queryset):

@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_delete
 
 from core.roles import ALL, LOYALTY_MANAGERS, MANAGERS, MARKETING, SUPPORT
 
@@ -36,6 +36,9 @@ class CustomersConfig(AppConfig):
         from customers.models import Order
 
         post_save.connect(receivers.order_saved, sender=Order, dispatch_uid="customers_order_saved")
+        pre_delete.connect(
+            receivers.order_deleting, sender=Order, dispatch_uid="customers_order_deleting"
+        )
         post_delete.connect(
             receivers.order_deleted, sender=Order, dispatch_uid="customers_order_deleted"
         )

@@ -2,12 +2,21 @@
 form, the shell, fixtures): each receiver calls one service."""
 
 from customers import services, stats
+from customers.signals import order_delivery_reverted
 
 
 def order_saved(sender, instance, raw=False, **kwargs):
     if raw:
         return
     services.order_delivery_sync(order=instance)
+
+
+def order_deleting(sender, instance, **kwargs):
+    """A delivered order deleted anyway (the ORM, a script): its points go back as a return's
+    would, before the row and the ledger's link to it are gone."""
+    if instance.stats_applied:
+        stats.customers_lock([instance.customer_id])
+        order_delivery_reverted.send(sender=sender, order=instance)
 
 
 def order_deleted(sender, instance, **kwargs):

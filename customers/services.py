@@ -30,6 +30,15 @@ from customers.models import (
 )
 from customers.signals import order_delivered, order_delivery_reverted, orders_bulk_changed
 
+ORDER_DELIVERED_NOT_DELETED = (
+    "Order {number} is delivered: return or cancel it first (its points and the customer's "
+    "stats are taken back then), and delete it after that."
+)
+CUSTOMER_NOT_DELETED = (
+    "{customer} has orders or a loyalty ledger, which keep the shop's history: use Delete on the "
+    "customer's page instead, which makes the customer inactive. Erasing a customer's personal "
+    "data on request is a separate privacy step."
+)
 ORDER_FIELDS = tuple(field.name for field in Order._meta.concrete_fields)
 CUSTOMER_EDITABLE_FIELDS = frozenset(
     field.name
@@ -206,6 +215,17 @@ def order_set_status(*, order: Order, status: str, changed_by=None) -> Order:
     for name in ("status", "delivered_at", "stats_applied", "updated_at"):
         setattr(order, name, getattr(locked, name))
     return locked
+
+
+def order_delete(*, order: Order) -> None:
+    """Delete an order that does not stand delivered (a mistaken entry, a test order). A
+    delivered order counts in the stats and has earned points: it is returned or cancelled
+    first, so that both are taken back on the way."""
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status == Order.Status.DELIVERED:
+            raise ValidationError({"status": ORDER_DELIVERED_NOT_DELETED.format(number=locked)})
+        locked.delete()
 
 
 def _order_delivery_apply(order: Order) -> None:
