@@ -1,5 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -16,6 +18,30 @@ from customers.models import (
     OrderStatusChange,
     Tag,
 )
+
+
+class GuardedChangeList(ChangeList):
+    """A changelist that treats two more kinds of bad link as a bad filter (the admin's "?e=1"
+    answer) instead of a server error: a NUL character in a filter value, which PostgreSQL
+    refuses, and a date-hierarchy year, month or day whose range runs off the calendar."""
+
+    # The years whose first and last moments convert to UTC from any time zone.
+    DATE_PARTS = {"year": (2, 9998), "month": (1, 12), "day": (1, 31)}
+
+    def get_filters(self, request):
+        if any("\x00" in value for values in self.filter_params.values() for value in values):
+            raise IncorrectLookupParameters("A filter value holds a NUL character.")
+        if self.date_hierarchy:
+            for part, (low, high) in self.DATE_PARTS.items():
+                for value in self.filter_params.get(f"{self.date_hierarchy}__{part}", []):
+                    if not (value.isdecimal() and len(value) <= 4 and low <= int(value) <= high):
+                        raise IncorrectLookupParameters(f"{part.capitalize()} out of range.")
+        return super().get_filters(request)
+
+
+class GuardedChangeListMixin:
+    def get_changelist(self, request, **kwargs):
+        return GuardedChangeList
 
 
 class AddressInline(admin.StackedInline):
@@ -48,7 +74,7 @@ class CustomerTagInline(admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(GuardedChangeListMixin, admin.ModelAdmin):
     list_display = (
         "__str__",
         "email",
@@ -173,7 +199,7 @@ class OrderAdminForm(forms.ModelForm):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(GuardedChangeListMixin, admin.ModelAdmin):
     form = OrderAdminForm
     list_display = ("number", "customer", "status", "placed_at", "total", "currency", "item_count")
     list_filter = ("status", "channel", "payment_method")
@@ -236,14 +262,14 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(GuardedChangeListMixin, admin.ModelAdmin):
     list_display = ("name", "slug", "color", "description")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
 
 
 @admin.register(Note)
-class NoteAdmin(admin.ModelAdmin):
+class NoteAdmin(GuardedChangeListMixin, admin.ModelAdmin):
     list_display = ("customer", "kind", "priority", "pinned", "follow_up_on", "done", "created_at")
     list_filter = ("kind", "priority", "pinned", "done")
     search_fields = ("customer__email", "customer__last_name")
@@ -259,7 +285,7 @@ class NoteAdmin(admin.ModelAdmin):
 
 
 @admin.register(Address)
-class AddressAdmin(admin.ModelAdmin):
+class AddressAdmin(GuardedChangeListMixin, admin.ModelAdmin):
     list_display = ("customer", "kind", "line1", "city", "country", "verification_status")
     list_filter = ("verification_status", "kind", "country")
     search_fields = ("customer__email", "customer__last_name", "line1", "city", "postal_code")

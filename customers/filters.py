@@ -7,6 +7,7 @@ import django_filters
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Column, Div, Layout, Row
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django_filters.widgets import BooleanWidget
@@ -18,6 +19,14 @@ SEARCH_MAX_WORDS = 8
 PHONE_MIN_DIGITS = 3
 NON_DIGITS = re.compile(r"\D")
 LETTERS = re.compile(r"[^\W\d_]")
+# The bounds of the numbers and dates a filter takes: past them a value is refused at its field
+# (date arithmetic beyond them overflows, and no customer lies beyond them anyway).
+DAYS_SINCE_ORDER_MAX = 36_500
+ORDER_COUNT_MAX = 2**31 - 1
+MONEY_MAX_DIGITS = 14
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2999, 12, 31)
+DATE_RANGE_MESSAGE = f"Enter a date from {EARLIEST_DATE:%Y-%m-%d} to {LATEST_DATE:%Y-%m-%d}."
 
 # Sort parameter -> columns. The filter adds id last, so equal values keep a stable order.
 SORT_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -63,6 +72,20 @@ class IntegerFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField
 
 
+class BoundedDateFilter(django_filters.DateFilter):
+    """A date between EARLIEST_DATE and LATEST_DATE; any other is refused at the field."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault(
+            "validators",
+            [
+                MinValueValidator(EARLIEST_DATE, message=DATE_RANGE_MESSAGE),
+                MaxValueValidator(LATEST_DATE, message=DATE_RANGE_MESSAGE),
+            ],
+        )
+        super().__init__(*args, **kwargs)
+
+
 class CustomerOrderingFilter(django_filters.OrderingFilter):
     """One sort column at a time, nullable columns last either way, id as the tie-breaker."""
 
@@ -105,7 +128,14 @@ def pair(first: str, second: str) -> Row:
 
 
 def date_input():
-    return forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+    return forms.DateInput(
+        format="%Y-%m-%d",
+        attrs={
+            "type": "date",
+            "min": f"{EARLIEST_DATE:%Y-%m-%d}",
+            "max": f"{LATEST_DATE:%Y-%m-%d}",
+        },
+    )
 
 
 class CustomerFilterForm(forms.Form):
@@ -183,6 +213,8 @@ class CustomerFilter(django_filters.FilterSet):
         lookup_expr="gte",
         label="Min. spent",
         min_value=0,
+        max_digits=MONEY_MAX_DIGITS,
+        decimal_places=2,
         widget=number_input(step="0.01"),
     )
     total_spent_max = django_filters.NumberFilter(
@@ -190,6 +222,8 @@ class CustomerFilter(django_filters.FilterSet):
         lookup_expr="lte",
         label="Max. spent",
         min_value=0,
+        max_digits=MONEY_MAX_DIGITS,
+        decimal_places=2,
         widget=number_input(step="0.01"),
     )
     order_count_min = IntegerFilter(
@@ -197,6 +231,7 @@ class CustomerFilter(django_filters.FilterSet):
         lookup_expr="gte",
         label="Min. orders",
         min_value=0,
+        max_value=ORDER_COUNT_MAX,
         widget=number_input(step="1"),
     )
     order_count_max = IntegerFilter(
@@ -204,18 +239,21 @@ class CustomerFilter(django_filters.FilterSet):
         lookup_expr="lte",
         label="Max. orders",
         min_value=0,
+        max_value=ORDER_COUNT_MAX,
         widget=number_input(step="1"),
     )
     days_since_order_min = IntegerFilter(
         label="Min. days since last order",
         method="filter_days_since_order_min",
         min_value=0,
+        max_value=DAYS_SINCE_ORDER_MAX,
         widget=number_input(step="1"),
     )
     days_since_order_max = IntegerFilter(
         label="Max. days since last order",
         method="filter_days_since_order_max",
         min_value=0,
+        max_value=DAYS_SINCE_ORDER_MAX,
         widget=number_input(step="1"),
     )
     rfm_segment = django_filters.MultipleChoiceFilter(
@@ -242,10 +280,10 @@ class CustomerFilter(django_filters.FilterSet):
     )
     accepts_email = django_filters.BooleanFilter(label="Accepts email", widget=AnyYesNoWidget)
     accepts_sms = django_filters.BooleanFilter(label="Accepts SMS", widget=AnyYesNoWidget)
-    created_from = django_filters.DateFilter(
+    created_from = BoundedDateFilter(
         label="Created from", method="filter_created_from", widget=date_input()
     )
-    created_to = django_filters.DateFilter(
+    created_to = BoundedDateFilter(
         label="Created to", method="filter_created_to", widget=date_input()
     )
     # Also offered as a select in the panel: on a phone some sortable columns are hidden.

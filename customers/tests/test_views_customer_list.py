@@ -296,6 +296,43 @@ def test_upper_bound_below_lower_bound_is_reported_on_the_upper_field(staff_clie
     assert "Must not be less than" in form.errors["order_count_max"][0]
 
 
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        (
+            {"days_since_order_min": "999999999"},
+            "Min. days since last order: Ensure this value is less than or equal to 36500.",
+        ),
+        (
+            {"days_since_order_max": "99999999999"},
+            "Max. days since last order: Ensure this value is less than or equal to 36500.",
+        ),
+        (
+            {"order_count_min": str(2**64)},
+            "Min. orders: Ensure this value is less than or equal to 2147483647.",
+        ),
+        (
+            {"total_spent_max": "1e400"},
+            "Max. spent: Ensure that there are no more than 14 digits in total.",
+        ),
+        ({"created_to": "9999-12-31"}, "Created to: Enter a date from 1900-01-01 to 2999-12-31."),
+        (
+            {"created_from": "0001-01-01"},
+            "Created from: Enter a date from 1900-01-01 to 2999-12-31.",
+        ),
+    ],
+)
+def test_numbers_and_dates_out_of_range_are_refused_at_their_field(staff_client, query, shown):
+    CustomerFactory(first_name="Ada", last_name="Lovelace")
+
+    response = staff_client.get(LIST_URL, query)
+
+    assert response.status_code == 200
+    assert list(response.context["filter"].form.errors) == list(query)
+    assert shown in response.content.decode()
+    assert listed(response) == []
+
+
 def test_churn_risk_outside_zero_to_one_is_refused(staff_client):
     response = staff_client.get(LIST_URL, {"churn_risk_max": "1.5"})
 
