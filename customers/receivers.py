@@ -13,7 +13,11 @@ def order_saved(sender, instance, raw=False, **kwargs):
 
 def order_deleting(sender, instance, **kwargs):
     """A delivered order deleted anyway (the ORM, a script): its points go back as a return's
-    would, before the row and the ledger's link to it are gone."""
+    would, before the row and the ledger's link to it are gone. The order is locked first and
+    its flag read under the lock (the instance may be stale), then its customer: the lock order
+    of every stats change."""
+    locked = sender.objects.select_for_update().filter(pk=instance.pk)
+    instance.stats_applied = bool(locked.values_list("stats_applied", flat=True).first())
     if instance.stats_applied:
         stats.customers_lock([instance.customer_id])
         order_delivery_reverted.send(sender=sender, order=instance)
