@@ -165,6 +165,16 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=15 * 60)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=20 * 60)
 CELERY_TASK_ACKS_LATE = True
+# A task whose pool process dies (killed, out of memory) goes back to the queue instead of being
+# acknowledged as failed; its tasks are safe to run twice.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Redis hands a message that was delivered but never acknowledged (its whole worker was killed)
+# to a worker again after this many seconds. It must stay above the longest task time limit
+# (loyalty's nightly tasks, 65 minutes), or a task still running would be delivered a second
+# time; the check crm.W001 says so when it is not.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 60 * 60)
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
@@ -188,6 +198,9 @@ CRM_ANALYTICS_MIN_CUSTOMERS = env.int("CRM_ANALYTICS_MIN_CUSTOMERS", default=500
 CRM_ANALYTICS_FIT_SAMPLE = env.int("CRM_ANALYTICS_FIT_SAMPLE", default=50_000)
 # PostgreSQL work_mem for the run's one pass over the orders, so its sort stays in memory.
 CRM_ANALYTICS_WORK_MEM = env.str("CRM_ANALYTICS_WORK_MEM", default="256MB")
+# Seconds without a sign of life (a heartbeat at every step) after which a queued or running run
+# counts as abandoned: its worker died. It holds up no new run, which fails it when it starts.
+CRM_ANALYTICS_HEARTBEAT_TIMEOUT = env.int("CRM_ANALYTICS_HEARTBEAT_TIMEOUT", default=5 * 60)
 # RFM scoring: "quintiles" (cut points from the customers scored) or "fixed" (the thresholds).
 CRM_RFM_METHOD = env.str("CRM_RFM_METHOD", default="quintiles")
 if CRM_RFM_METHOD not in ("quintiles", "fixed"):

@@ -8,11 +8,19 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from core.admin import ReadOnlyAdminMixin
-from customers.analytics.ops import ACTIVE, analytics_run_in_progress, analytics_run_queue
+from customers.analytics.ops import (
+    ACTIVE,
+    analytics_run_abandoned,
+    analytics_run_in_progress,
+    analytics_run_last_sign_of_life,
+    analytics_run_queue,
+)
 from customers.analytics.vocabulary import DEFAULT_MODEL, FALLBACK_LABEL
 from customers.models import AnalyticsRun, Customer
 
@@ -61,7 +69,7 @@ class AnalyticsRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "as_of",
         "model_name",
-        "status",
+        "run_status",
         "customers_scored",
         "fallback_used",
         "drift_count",
@@ -72,7 +80,19 @@ class AnalyticsRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     date_hierarchy = "as_of"
     fieldsets = (
-        (None, {"fields": ("as_of", "model_name", "status", "progress_summary", "task_id")}),
+        (
+            None,
+            {
+                "fields": (
+                    "as_of",
+                    "model_name",
+                    "run_status",
+                    "progress_summary",
+                    "last_sign_of_life",
+                    "task_id",
+                )
+            },
+        ),
         (
             "Result",
             {
@@ -92,8 +112,9 @@ class AnalyticsRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = (
         "as_of",
         "model_name",
-        "status",
+        "run_status",
         "progress_summary",
+        "last_sign_of_life",
         "task_id",
         "customers_scored",
         "customers_with_orders",
@@ -116,10 +137,27 @@ class AnalyticsRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def duration(self, run):
         return f"{run.duration_seconds:.1f} s" if run.duration_seconds is not None else None
 
+    @admin.display(description="Status", ordering="status")
+    def run_status(self, run):
+        """The status, and for a queued or running run that went silent, that it is abandoned."""
+        if not analytics_run_abandoned(run):
+            return run.get_status_display()
+        silent_since = timezone.localtime(analytics_run_last_sign_of_life(run))
+        return format_html(
+            '<strong class="analytics-run-abandoned">Abandoned</strong> '
+            "({}, no sign of life since {})",
+            run.get_status_display().lower(),
+            date_format(silent_since, "DATETIME_FORMAT"),
+        )
+
+    @admin.display(description="Last sign of life")
+    def last_sign_of_life(self, run):
+        return run.heartbeat_at
+
     @admin.display(description="Progress")
     def progress_summary(self, run):
         step = f", {run.current_step}" if run.current_step else ""
-        if run.status not in ACTIVE:
+        if run.status not in ACTIVE or analytics_run_abandoned(run):
             return f"{run.progress}%{step}"
         return format_html(
             '{}%{} — <a href="{}">follow the progress</a>',
@@ -226,9 +264,12 @@ class AnalyticsRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return run
 
     def _progress_context(self, run) -> dict:
+        abandoned = analytics_run_abandoned(run)
         return {
             "run": run,
-            "active": run.status in ACTIVE,
+            "active": run.status in ACTIVE and not abandoned,
+            "abandoned": abandoned,
+            "last_sign_of_life": analytics_run_last_sign_of_life(run),
             "steps_done": run.steps_in_order(),
             "fragment_url": self._url("progress_fragment", quote(run.pk)),
             "detail_url": self._url("change", quote(run.pk)),

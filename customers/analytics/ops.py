@@ -1,6 +1,8 @@
 """An AnalyticsRun's life: the one place a run is created (``analytics_run_create``) and the one
-place its status changes (``analytics_run_transition``); starting a run outside the schedule (the
-admin's "Run now"), and finding a run that is still going.
+place its status changes (``analytics_run_transition``); its signs of life
+(``analytics_run_heartbeat``) and the rule that tells a run whose worker died
+(``analytics_run_abandoned``); starting a run outside the schedule (the admin's "Run now"), and
+finding a run that is still going.
 
 The run itself is customers.analytics.run.analytics_run; it, the command, the tasks and the admin
 all go through these functions.
@@ -12,8 +14,11 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
 from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from customers.analytics.vocabulary import DEFAULT_MODEL, MODELS
@@ -23,20 +28,22 @@ logger = logging.getLogger(__name__)
 
 Status = AnalyticsRun.Status
 
-# A queued or running row older than the task's hard time limit belongs to a worker that died.
-ACTIVE_RUN_MAX_AGE = timedelta(minutes=35)
-
 ACTIVE = (Status.QUEUED, Status.RUNNING)
-FINISHED = (Status.SUCCEEDED, Status.FAILED)
+FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.SKIPPED)
 
-# The moves a run's status may make. running -> running: a message delivered again after its
-# worker died starts the run over. A finished run stays as it is.
+# The moves a run's status may make. queued -> skipped: another run held the lock, nothing was
+# written. running -> running: a message delivered again after its worker died starts the run
+# over. A finished run stays as it is.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    Status.QUEUED: frozenset({Status.RUNNING, Status.FAILED}),
+    Status.QUEUED: frozenset({Status.RUNNING, Status.FAILED, Status.SKIPPED}),
     Status.RUNNING: frozenset({Status.RUNNING, Status.SUCCEEDED, Status.FAILED}),
     Status.SUCCEEDED: frozenset(),
     Status.FAILED: frozenset(),
+    Status.SKIPPED: frozenset(),
 }
+
+# A run's last sign of life: its newest heartbeat, else its start, else its creation (queued).
+LAST_SIGN_OF_LIFE = Coalesce(F("heartbeat_at"), F("started_at"), F("created_at"))
 
 
 class AnalyticsRunTransitionError(ValueError):
@@ -91,6 +98,7 @@ def analytics_run_transition(run: AnalyticsRun, *, to: str, **fields: Any) -> An
     now = timezone.now()
     if to == Status.RUNNING:
         fields.setdefault("started_at", now)
+        fields.setdefault("heartbeat_at", fields["started_at"])
     elif to in FINISHED:
         fields.setdefault("finished_at", now)
     for name, value in fields.items():
@@ -101,16 +109,77 @@ def analytics_run_transition(run: AnalyticsRun, *, to: str, **fields: Any) -> An
     return run
 
 
+# Signs of life ----------------------------------------------------------------------------------
+
+
+def heartbeat_timeout() -> timedelta:
+    """How long a queued or running run may stay silent before it counts as abandoned."""
+    return timedelta(seconds=settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT)
+
+
+def analytics_run_heartbeat(run: AnalyticsRun, **fields: Any) -> bool:
+    """Record that ``run`` is alive now, with ``fields`` (its current step, progress, timings) in
+    the same UPDATE. Only a running run is touched: a run already finished (failed as abandoned,
+    say) is not revived. Returns whether the run was still running."""
+    fields["heartbeat_at"] = timezone.now()
+    updated = AnalyticsRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(**fields)
+    for name, value in fields.items():
+        setattr(run, name, value)
+    return bool(updated)
+
+
+def analytics_run_last_sign_of_life(run: AnalyticsRun) -> datetime.datetime:
+    return run.heartbeat_at or run.started_at or run.created_at
+
+
+def analytics_run_abandoned(run: AnalyticsRun, *, now: datetime.datetime | None = None) -> bool:
+    """Whether ``run`` is queued or running on record but has shown no sign of life for longer
+    than CRM_ANALYTICS_HEARTBEAT_TIMEOUT: its worker died (or, queued, no worker took it up).
+    An abandoned run holds up no new run."""
+    if run.status not in ACTIVE:
+        return False
+    now = now or timezone.now()
+    return analytics_run_last_sign_of_life(run) < now - heartbeat_timeout()
+
+
+def _alive_since(now: datetime.datetime) -> Q:
+    return Q(status__in=ACTIVE, last_sign_of_life__gte=now - heartbeat_timeout())
+
+
 def analytics_run_in_progress() -> AnalyticsRun | None:
-    """The newest run that is queued or running and young enough to still be alive, if any."""
+    """The newest run that is queued or running and still shows signs of life, if any."""
     return (
-        AnalyticsRun.objects.filter(
-            status__in=ACTIVE,
-            created_at__gte=timezone.now() - ACTIVE_RUN_MAX_AGE,
-        )
+        AnalyticsRun.objects.alias(last_sign_of_life=LAST_SIGN_OF_LIFE)
+        .filter(_alive_since(timezone.now()))
         .order_by("-created_at", "-id")
         .first()
     )
+
+
+def analytics_runs_abandoned_fail(*, successor: AnalyticsRun) -> list[AnalyticsRun]:
+    """Fail every abandoned run other than ``successor`` (the run starting now, which holds the
+    lock no living run could have let go of), with an error that says so. Returns them."""
+    now = timezone.now()
+    abandoned = list(
+        AnalyticsRun.objects.alias(last_sign_of_life=LAST_SIGN_OF_LIFE)
+        .filter(status__in=ACTIVE, last_sign_of_life__lt=now - heartbeat_timeout())
+        .exclude(pk=successor.pk)
+        .order_by("id")
+    )
+    failed = []
+    for run in abandoned:
+        silent_since = timezone.localtime(analytics_run_last_sign_of_life(run))
+        why = "its worker stopped" if run.status == Status.RUNNING else "no worker took it up"
+        error = (
+            f"Abandoned: no sign of life since {silent_since:%Y-%m-%d %H:%M:%S %Z} ({why}); "
+            f"run {successor.pk} took over."
+        )
+        try:
+            failed.append(analytics_run_transition(run, to=Status.FAILED, error=error))
+        except AnalyticsRunTransitionError:
+            continue  # it finished on its own meanwhile
+        logger.warning("Analytics run %s: %s", run.pk, error)
+    return failed
 
 
 @transaction.atomic

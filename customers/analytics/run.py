@@ -17,6 +17,7 @@ Too little data (fewer than CRM_ANALYTICS_MIN_CUSTOMERS customers with a purchas
 does not converge uses the recency/frequency heuristic below instead, and the run says so.
 """
 
+import contextlib
 import time
 from datetime import UTC, date, datetime, timedelta
 
@@ -27,7 +28,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from customers.analytics import churn, rfm, spend
-from customers.analytics.ops import analytics_run_create, analytics_run_transition
+from customers.analytics.ops import (
+    AnalyticsRunTransitionError,
+    analytics_run_create,
+    analytics_run_heartbeat,
+    analytics_run_transition,
+    analytics_runs_abandoned_fail,
+)
 from customers.analytics.vocabulary import DEFAULT_MODEL, PROSPECT
 from customers.models import AnalyticsRun, Customer, Order
 from customers.selectors import rfm_segment_tally
@@ -45,12 +52,23 @@ class AnalyticsAlreadyRunning(Exception):
 # The lock -------------------------------------------------------------------------------------
 
 
+CACHE_LOCK = "crm-analytics-run-lock"
+
+
 def _lock_acquire() -> bool:
+    """PostgreSQL's session advisory lock ends with the connection of a worker that dies. The
+    cache lock cannot be let go by a killed worker, so it lasts only the heartbeat timeout and
+    each heartbeat renews it."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
             return bool(cursor.fetchone()[0])
-    return cache.add("crm-analytics-run-lock", "locked", timeout=6 * 3600)
+    return cache.add(CACHE_LOCK, "locked", timeout=settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT)
+
+
+def _lock_renew() -> None:
+    if connection.vendor != "postgresql":
+        cache.touch(CACHE_LOCK, timeout=settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT)
 
 
 def _lock_release() -> None:
@@ -58,7 +76,7 @@ def _lock_release() -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
     else:
-        cache.delete("crm-analytics-run-lock")
+        cache.delete(CACHE_LOCK)
 
 
 def large_work_mem(cursor) -> None:
@@ -282,14 +300,15 @@ def analytics_upkeep(run: AnalyticsRun) -> float | None:
 
 
 class _Steps:
-    """Times each step and reports progress on the run's row as it goes."""
+    """Times each step and reports progress on the run's row as it goes: a heartbeat as each
+    step starts and ends, in the same UPDATE."""
 
     def __init__(self, run: AnalyticsRun, total: int):
         self.run, self.total, self.done = run, total, 0
 
     def __call__(self, name: str):
         self.name = name
-        AnalyticsRun.objects.filter(pk=self.run.pk).update(current_step=name)
+        self._beat(current_step=name)
         return self
 
     def __enter__(self):
@@ -300,27 +319,34 @@ class _Steps:
             self.run.step_timings[self.name] = round(time.perf_counter() - self.started, 3)
             self.done += 1
             self.run.progress = round(100 * self.done / self.total)
-            AnalyticsRun.objects.filter(pk=self.run.pk).update(
-                step_timings=self.run.step_timings, progress=self.run.progress
-            )
+            self._beat(step_timings=self.run.step_timings, progress=self.run.progress)
+
+    def _beat(self, **fields) -> None:
+        analytics_run_heartbeat(self.run, **fields)
+        _lock_renew()
 
 
 def analytics_run(
     *, as_of: date | None = None, model: str = DEFAULT_MODEL, run: AnalyticsRun | None = None
 ) -> AnalyticsRun:
     """Score every customer as of a date (default today) and record the run: ``run``, a queued
-    one, or a new one. Safe to run twice; two runs at once cannot interleave (the second raises
-    AnalyticsAlreadyRunning)."""
+    one, or a new one. Safe to run twice; two runs at once cannot interleave (the second is
+    recorded as skipped and raises AnalyticsAlreadyRunning). A run that starts fails the runs
+    whose worker died (analytics_run_abandoned) and says so on them."""
     if run is None:
         run = analytics_run_create(as_of=as_of, model=model)
     as_of, model = as_of or run.as_of, run.model_name
     churn._check(model)
     if not _lock_acquire():
         message = "Another analytics run is in progress."
-        if run.status != AnalyticsRun.Status.RUNNING:  # a duplicate delivery leaves it alone
-            _finish(run, AnalyticsRun.Status.FAILED, error=message)
+        # A running run's own message delivered twice is left alone: its worker holds the lock.
+        if run.status == AnalyticsRun.Status.QUEUED:
+            # It may have finished meanwhile (failed as abandoned by the run holding the lock).
+            with contextlib.suppress(AnalyticsRunTransitionError):
+                analytics_run_transition(run, to=AnalyticsRun.Status.SKIPPED, error=message)
         raise AnalyticsAlreadyRunning(message)
     try:
+        analytics_runs_abandoned_fail(successor=run)
         analytics_run_transition(
             run, to=AnalyticsRun.Status.RUNNING, as_of=as_of, step_timings={}, progress=0, error=""
         )

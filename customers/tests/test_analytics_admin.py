@@ -259,3 +259,101 @@ def test_progress_needs_the_view_permission(client_with_perms):
     client = client_with_perms("customers.view_customer")
 
     assert client.get(fragment_url(run)).status_code == 403
+
+
+# Admin: abandoned runs ----------------------------------------------------------------------------
+
+
+def abandoned_run(**fields) -> AnalyticsRun:
+    """A run whose worker was killed at 83%: still running on record, silent for 20 minutes."""
+    long_ago = timezone.now() - timedelta(minutes=20)
+    run = AnalyticsRun.objects.create(
+        as_of=timezone.localdate(),
+        status=AnalyticsRun.Status.RUNNING,
+        progress=83,
+        current_step="write",
+        started_at=long_ago,
+        heartbeat_at=long_ago,
+        **fields,
+    )
+    AnalyticsRun.objects.filter(pk=run.pk).update(created_at=long_ago)
+    return AnalyticsRun.objects.get(pk=run.pk)
+
+
+def test_run_now_is_not_refused_because_of_an_abandoned_run(
+    admin_client, django_capture_on_commit_callbacks, settings
+):
+    settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT = 300
+    customers_with_orders(2)
+    dead = abandoned_run()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(RUN_NOW_URL, {"model": "mbgnbd"}, follow=True)
+
+    new = AnalyticsRun.objects.exclude(pk=dead.pk).get()
+    assert response.redirect_chain[0][0] == progress_url(new)
+    assert f"Analytics run {new.pk} started." in response.content.decode()
+    assert new.status == AnalyticsRun.Status.SUCCEEDED
+    dead.refresh_from_db()
+    assert dead.status == AnalyticsRun.Status.FAILED
+    assert "Abandoned" in dead.error
+
+
+def test_changelist_shows_an_abandoned_run_as_abandoned(admin_client, settings):
+    settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT = 300
+    abandoned_run()
+
+    content = admin_client.get(CHANGELIST_URL).content.decode()
+
+    assert "Abandoned" in content
+    assert "is running: follow it" not in content  # it holds up nothing
+
+
+def test_detail_page_shows_an_abandoned_run_as_abandoned(admin_client, settings):
+    settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT = 300
+    run = abandoned_run()
+
+    content = admin_client.get(detail_url(run)).content.decode()
+
+    assert "Abandoned" in content
+    assert "no sign of life since" in content
+    assert "Last sign of life" in content
+
+
+def test_progress_of_an_abandoned_run_stops_polling_and_says_so(admin_client, settings):
+    settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT = 300
+    run = abandoned_run()
+
+    content = admin_client.get(fragment_url(run)).content.decode()
+
+    assert "hx-trigger" not in content
+    assert "Abandoned" in content
+    assert "no sign of life since" in content
+    assert "83%" in content
+    page = admin_client.get(progress_url(run)).content.decode()
+    assert 'http-equiv="refresh"' not in page
+
+
+def test_a_live_run_is_not_shown_as_abandoned(admin_client, settings):
+    settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT = 300
+    run = AnalyticsRun.objects.create(
+        as_of=timezone.localdate(),
+        status=AnalyticsRun.Status.RUNNING,
+        progress=50,
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+    )
+
+    assert "Abandoned" not in admin_client.get(fragment_url(run)).content.decode()
+    assert "Abandoned" not in admin_client.get(CHANGELIST_URL).content.decode()
+
+
+def test_detail_page_of_a_skipped_run_says_why(admin_client):
+    run = finished_run(
+        status=AnalyticsRun.Status.SKIPPED, error="Another analytics run is in progress."
+    )
+
+    content = admin_client.get(detail_url(run)).content.decode()
+
+    assert "Skipped" in content
+    assert "Another analytics run is in progress." in content

@@ -63,7 +63,7 @@ def test_command_refuses_while_another_run_holds_the_lock(monkeypatch):
         call_command("analytics_run")
 
     refused = AnalyticsRun.objects.get()
-    assert refused.status == AnalyticsRun.Status.FAILED
+    assert refused.status == AnalyticsRun.Status.SKIPPED
     assert "in progress" in refused.error
 
 
@@ -102,3 +102,23 @@ def test_command_reports_the_drift_it_fixed():
 
     assert "Drift fixed: 1 customer(s)" in out.getvalue()
     assert Customer.objects.get(pk=customer.pk).order_count == 1
+
+
+def test_command_is_not_held_up_by_an_abandoned_run(settings):
+    settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT = 300
+    customers_with_orders(2)
+    long_ago = timezone.now() - timedelta(minutes=30)
+    dead = AnalyticsRun.objects.create(
+        as_of=timezone.localdate(),
+        status=AnalyticsRun.Status.RUNNING,
+        progress=83,
+        started_at=long_ago,
+        heartbeat_at=long_ago,
+    )
+
+    call_command("analytics_run", stdout=StringIO())
+
+    new = AnalyticsRun.objects.exclude(pk=dead.pk).get()
+    assert new.status == AnalyticsRun.Status.SUCCEEDED
+    dead.refresh_from_db()
+    assert dead.status == AnalyticsRun.Status.FAILED and "Abandoned" in dead.error

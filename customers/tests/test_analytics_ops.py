@@ -9,10 +9,13 @@ from django.utils import timezone
 from customers.analytics.ops import (
     TRANSITIONS,
     AnalyticsRunTransitionError,
+    analytics_run_abandoned,
     analytics_run_create,
+    analytics_run_heartbeat,
     analytics_run_in_progress,
     analytics_run_queue,
     analytics_run_transition,
+    analytics_runs_abandoned_fail,
 )
 from customers.models import AnalyticsRun
 from customers.tests.factories import customers_with_orders
@@ -216,3 +219,160 @@ def test_queue_refuses_an_unknown_model(django_capture_on_commit_callbacks):
 
     assert callbacks == []
     assert not AnalyticsRun.objects.exists()
+
+
+# Skipped: refused because another run holds the lock --------------------------------------------
+
+
+def test_a_queued_run_may_be_skipped_and_is_then_finished():
+    run = analytics_run_create()
+
+    analytics_run_transition(run, to=Status.SKIPPED, error="Another analytics run is in progress.")
+
+    stored = AnalyticsRun.objects.get(pk=run.pk)
+    assert (stored.status, stored.error) == (
+        Status.SKIPPED,
+        "Another analytics run is in progress.",
+    )
+    assert stored.finished_at is not None
+    assert analytics_run_in_progress() is None
+
+
+@pytest.mark.parametrize("current", [Status.RUNNING, Status.SUCCEEDED, Status.FAILED])
+def test_only_a_queued_run_may_be_skipped(current):
+    run = run_in(current)
+
+    with pytest.raises(AnalyticsRunTransitionError, match=f"from {current} to skipped"):
+        analytics_run_transition(run, to=Status.SKIPPED)
+
+
+@pytest.mark.parametrize("to", [Status.QUEUED, Status.RUNNING, Status.SUCCEEDED, Status.FAILED])
+def test_a_skipped_run_stays_as_it_is(to):
+    run = run_in(Status.SKIPPED)
+
+    with pytest.raises(AnalyticsRunTransitionError, match=f"from skipped to {to}"):
+        analytics_run_transition(run, to=to)
+
+
+# The heartbeat and abandoned runs ---------------------------------------------------------------
+
+
+def test_starting_a_run_records_its_first_heartbeat():
+    run = analytics_run_create()
+
+    analytics_run_transition(run, to=Status.RUNNING)
+
+    stored = AnalyticsRun.objects.get(pk=run.pk)
+    assert stored.heartbeat_at is not None
+    assert stored.heartbeat_at == stored.started_at
+
+
+def test_a_heartbeat_records_the_step_and_progress():
+    run = run_in(Status.RUNNING)
+
+    assert analytics_run_heartbeat(run, current_step="churn", progress=50)
+
+    stored = AnalyticsRun.objects.get(pk=run.pk)
+    assert (stored.current_step, stored.progress) == ("churn", 50)
+    assert timezone.now() - stored.heartbeat_at < timedelta(seconds=5)
+    assert stored.heartbeat_at == run.heartbeat_at
+
+
+def test_a_heartbeat_does_not_revive_a_finished_run():
+    run = run_in(Status.FAILED)
+
+    assert not analytics_run_heartbeat(run, current_step="write")
+
+    stored = AnalyticsRun.objects.get(pk=run.pk)
+    assert (stored.status, stored.current_step, stored.heartbeat_at) == (Status.FAILED, "", None)
+
+
+def silent_for(run: AnalyticsRun, delta: timedelta) -> AnalyticsRun:
+    """The run's last sign of life ``delta`` ago."""
+    then = timezone.now() - delta
+    AnalyticsRun.objects.filter(pk=run.pk).update(
+        created_at=then, started_at=then if run.status != Status.QUEUED else None, heartbeat_at=then
+    )
+    return AnalyticsRun.objects.get(pk=run.pk)
+
+
+@pytest.mark.parametrize("status", [Status.QUEUED, Status.RUNNING])
+def test_a_run_silent_longer_than_the_heartbeat_timeout_is_abandoned(settings, status):
+    settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT = 300
+    fresh = silent_for(run_in(status), timedelta(minutes=4))
+    silent = silent_for(run_in(status), timedelta(minutes=6))
+
+    assert not analytics_run_abandoned(fresh)
+    assert analytics_run_abandoned(silent)
+
+
+def test_a_running_run_without_a_heartbeat_counts_from_its_start(settings):
+    settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT = 300
+    run = run_in(Status.RUNNING)
+    AnalyticsRun.objects.filter(pk=run.pk).update(
+        started_at=timezone.now() - timedelta(minutes=10), heartbeat_at=None
+    )
+
+    assert analytics_run_abandoned(AnalyticsRun.objects.get(pk=run.pk))
+
+
+@pytest.mark.parametrize("status", [Status.SUCCEEDED, Status.FAILED, Status.SKIPPED])
+def test_a_finished_run_is_never_abandoned(status):
+    run = silent_for(run_in(status), timedelta(days=1))
+
+    assert not analytics_run_abandoned(run)
+
+
+def test_an_abandoned_run_is_not_in_progress(settings):
+    """The worker died at 83%: the run stays running, but it no longer holds up a new one."""
+    settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT = 300
+    dead = silent_for(run_in(Status.RUNNING), timedelta(minutes=6))
+    AnalyticsRun.objects.filter(pk=dead.pk).update(progress=83)
+
+    assert analytics_run_in_progress() is None
+
+    alive = silent_for(run_in(Status.RUNNING), timedelta(minutes=1))
+    assert analytics_run_in_progress() == alive
+
+
+def test_the_heartbeat_timeout_is_a_setting(settings):
+    run = silent_for(run_in(Status.RUNNING), timedelta(minutes=6))
+
+    settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT = 600
+    assert not analytics_run_abandoned(run)
+    assert analytics_run_in_progress() == run
+    settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT = 120
+    assert analytics_run_abandoned(run)
+    assert analytics_run_in_progress() is None
+
+
+def test_abandoned_runs_are_failed_with_the_reason(settings):
+    settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT = 300
+    dead = silent_for(run_in(Status.RUNNING), timedelta(minutes=6))
+    never_taken = silent_for(run_in(Status.QUEUED), timedelta(minutes=20))
+    alive = silent_for(run_in(Status.RUNNING), timedelta(minutes=1))
+    done = silent_for(run_in(Status.SUCCEEDED), timedelta(hours=3))
+    successor = analytics_run_create()
+
+    failed = analytics_runs_abandoned_fail(successor=successor)
+
+    assert sorted(run.pk for run in failed) == sorted([dead.pk, never_taken.pk])
+    dead.refresh_from_db()
+    assert dead.status == Status.FAILED
+    assert dead.finished_at is not None
+    assert "Abandoned" in dead.error and f"run {successor.pk}" in dead.error
+    assert "no sign of life since" in dead.error
+    never_taken.refresh_from_db()
+    assert never_taken.status == Status.FAILED and "Abandoned" in never_taken.error
+    assert AnalyticsRun.objects.get(pk=alive.pk).status == Status.RUNNING
+    assert AnalyticsRun.objects.get(pk=done.pk).status == Status.SUCCEEDED
+    assert AnalyticsRun.objects.get(pk=successor.pk).status == Status.QUEUED
+
+
+def test_the_successor_is_never_failed_as_abandoned(settings):
+    """A message delivered again after its worker died restarts the very run that went silent."""
+    settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT = 300
+    restarted = silent_for(run_in(Status.RUNNING), timedelta(minutes=40))
+
+    assert analytics_runs_abandoned_fail(successor=restarted) == []
+    assert AnalyticsRun.objects.get(pk=restarted.pk).status == Status.RUNNING

@@ -183,9 +183,9 @@ def test_two_runs_cannot_interleave(vendor):
         else:
             other.close()
 
-    failed = AnalyticsRun.objects.latest()
-    assert failed.status == AnalyticsRun.Status.FAILED
-    assert "in progress" in failed.error
+    skipped = AnalyticsRun.objects.latest()
+    assert skipped.status == AnalyticsRun.Status.SKIPPED
+    assert "in progress" in skipped.error
     assert analytics.analytics_run().status == AnalyticsRun.Status.SUCCEEDED
 
 
@@ -241,3 +241,137 @@ def test_a_finished_run_is_not_run_again_and_the_lock_is_released():
 
     assert AnalyticsRun.objects.get(pk=done.pk).status == AnalyticsRun.Status.SUCCEEDED
     assert analytics.analytics_run().status == AnalyticsRun.Status.SUCCEEDED  # lock released
+
+
+# Signs of life ----------------------------------------------------------------------------------
+
+
+def test_the_run_records_a_heartbeat_at_every_step(monkeypatch):
+    """Each step's start and end refreshes heartbeat_at with the step and the progress."""
+    from customers.analytics import ops
+
+    shop(3)
+    beats = []
+    original = ops.analytics_run_heartbeat
+
+    def recording(run, **fields):
+        alive = original(run, **fields)
+        stored = AnalyticsRun.objects.get(pk=run.pk)
+        beats.append((stored.current_step, stored.progress, stored.heartbeat_at))
+        return alive
+
+    monkeypatch.setattr(ops, "analytics_run_heartbeat", recording)
+    monkeypatch.setattr(analytics, "analytics_run_heartbeat", recording)
+
+    run = analytics.analytics_run()
+
+    steps = [step for step, _, _ in beats]
+    for step in ("aggregate", "reconcile", "rfm", "churn", "spend", "write"):
+        assert steps.count(step) == 2, steps  # on entering and on leaving the step
+    assert [progress for _, progress, _ in beats] == sorted(progress for _, progress, _ in beats)
+    times = [at for _, _, at in beats]
+    assert None not in times and times == sorted(times)
+    stored = AnalyticsRun.objects.get(pk=run.pk)
+    assert stored.heartbeat_at >= times[-1]
+
+
+def test_a_run_refused_by_the_lock_is_skipped_not_failed(monkeypatch):
+    monkeypatch.setattr(analytics, "_lock_acquire", lambda: False)
+    queued = AnalyticsRun.objects.create(as_of=timezone.localdate())
+
+    with pytest.raises(analytics.AnalyticsAlreadyRunning):
+        analytics.analytics_run(run=queued)
+
+    queued.refresh_from_db()
+    assert queued.status == AnalyticsRun.Status.SKIPPED
+    assert "in progress" in queued.error
+    assert queued.finished_at is not None
+    assert not AnalyticsRun.objects.filter(status=AnalyticsRun.Status.FAILED).exists()
+
+
+def test_a_duplicate_delivery_refused_by_the_lock_leaves_the_running_run_alone(monkeypatch):
+    """The run's own message delivered twice: the worker carrying it out holds the lock."""
+    monkeypatch.setattr(analytics, "_lock_acquire", lambda: False)
+    running = AnalyticsRun.objects.create(
+        as_of=timezone.localdate(), status=AnalyticsRun.Status.RUNNING, progress=50
+    )
+
+    with pytest.raises(analytics.AnalyticsAlreadyRunning):
+        analytics.analytics_run(run=running)
+
+    running.refresh_from_db()
+    assert (running.status, running.progress, running.error) == ("running", 50, "")
+
+
+def test_a_new_run_fails_the_abandoned_one_and_scores(settings):
+    """A worker killed at 83% left its run running; the next run takes over and says so."""
+    settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT = 300
+    shop(3)
+    long_ago = timezone.now() - timedelta(minutes=20)
+    dead = AnalyticsRun.objects.create(
+        as_of=timezone.localdate(),
+        status=AnalyticsRun.Status.RUNNING,
+        progress=83,
+        current_step="write",
+        started_at=long_ago,
+        heartbeat_at=long_ago,
+    )
+
+    run = analytics.analytics_run()
+
+    assert run.status == AnalyticsRun.Status.SUCCEEDED
+    dead.refresh_from_db()
+    assert dead.status == AnalyticsRun.Status.FAILED
+    assert "Abandoned" in dead.error and f"run {run.pk}" in dead.error
+    assert dead.progress == 83  # what it got to stays on record
+
+
+def test_a_run_restarted_after_its_worker_died_is_not_failed_as_abandoned(settings):
+    settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT = 300
+    shop(3)
+    long_ago = timezone.now() - timedelta(minutes=20)
+    restarted = AnalyticsRun.objects.create(
+        as_of=timezone.localdate(),
+        status=AnalyticsRun.Status.RUNNING,
+        progress=33,
+        step_timings={"aggregate": 0.1, "reconcile": 0.1},
+        started_at=long_ago,
+        heartbeat_at=long_ago,
+    )
+
+    run = analytics.analytics_run(run=restarted)
+
+    restarted.refresh_from_db()
+    assert run.pk == restarted.pk
+    assert (restarted.status, restarted.progress, restarted.error) == ("succeeded", 100, "")
+    assert restarted.started_at > long_ago
+
+
+def test_the_cache_lock_lasts_as_long_as_the_heartbeat_timeout(settings, vendor, monkeypatch):
+    """Without PostgreSQL's advisory lock a killed worker cannot release the cache lock: it
+    expires when the run stops showing signs of life, and each heartbeat renews it."""
+    if vendor == "postgresql":
+        pytest.skip("PostgreSQL's advisory lock ends with the worker's connection")
+    settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT = 300
+    timeouts = []
+
+    class Spy:
+        def add(self, key, value, timeout):
+            timeouts.append(("add", timeout))
+            return True
+
+        def touch(self, key, timeout):
+            timeouts.append(("touch", timeout))
+            return True
+
+        def delete(self, key):
+            timeouts.append(("delete", None))
+
+    monkeypatch.setattr(analytics, "cache", Spy())
+    shop(2)
+
+    analytics.analytics_run()
+
+    assert timeouts[0] == ("add", 300)
+    assert ("touch", 300) in timeouts
+    assert timeouts[-1] == ("delete", None)

@@ -126,3 +126,88 @@ def test_fixed_scoring_uses_the_thresholds_setting(settings):
     r, f, m = rfm.rfm_scores([1, 2, 3, 4, 5], [4, 3, 2, 1, 0], [40, 30, 20, 10, 0])
 
     assert (list(r), list(f), list(m)) == ([5, 4, 3, 2, 1],) * 3
+
+
+def settings_loaded(*names: str, **environ: str) -> dict:
+    """The named settings of crm.settings loaded in a new process (as JSON) with the given
+    variables set and none of the names' own variables inherited."""
+    env = {key: value for key, value in os.environ.items() if key not in (*ENVIRONMENT, *names)}
+    env.pop("CELERY_VISIBILITY_TIMEOUT", None)
+    env.update(DJANGO_SETTINGS_MODULE="crm.settings", DJANGO_DEBUG="true", **environ)
+    script = (
+        "import json, environ; environ.Env.read_env = lambda *args, **kwargs: None; "
+        "from django.conf import settings; "
+        f"print(json.dumps({{name: getattr(settings, name) for name in {names!r}}}))"
+    )
+    loaded = subprocess.run(  # noqa: S603 - fixed arguments
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    return json.loads(loaded.stdout)
+
+
+def test_the_heartbeat_timeout_defaults_to_five_minutes_as_documented():
+    assert "\nCRM_ANALYTICS_HEARTBEAT_TIMEOUT=300\n" in (ROOT / ".env.example").read_text()
+    assert "`CRM_ANALYTICS_HEARTBEAT_TIMEOUT`" in (ROOT / "docs/analytics.md").read_text()
+
+    assert settings_loaded("CRM_ANALYTICS_HEARTBEAT_TIMEOUT") == {
+        "CRM_ANALYTICS_HEARTBEAT_TIMEOUT": 300
+    }
+    assert settings_loaded(
+        "CRM_ANALYTICS_HEARTBEAT_TIMEOUT", CRM_ANALYTICS_HEARTBEAT_TIMEOUT="120"
+    ) == {"CRM_ANALYTICS_HEARTBEAT_TIMEOUT": 120}
+
+
+def test_a_message_whose_worker_died_is_delivered_again():
+    """Late acknowledgement, a message rejected back to the queue when its pool process dies,
+    and a Redis visibility timeout after which an unacknowledged message goes back."""
+    loaded = settings_loaded(
+        "CELERY_TASK_ACKS_LATE",
+        "CELERY_TASK_REJECT_ON_WORKER_LOST",
+        "CELERY_BROKER_TRANSPORT_OPTIONS",
+    )
+
+    assert loaded["CELERY_TASK_ACKS_LATE"] is True
+    assert loaded["CELERY_TASK_REJECT_ON_WORKER_LOST"] is True
+    assert loaded["CELERY_BROKER_TRANSPORT_OPTIONS"]["visibility_timeout"] == 7200
+    assert "\nCELERY_VISIBILITY_TIMEOUT=7200\n" in (ROOT / ".env.example").read_text()
+
+
+def test_the_visibility_timeout_is_above_every_task_time_limit():
+    """Below a task's time limit, Redis would hand a task that is still running to a second
+    worker."""
+    from crm.celery import app
+
+    app.loader.import_default_modules()
+    visibility = app.conf.broker_transport_options["visibility_timeout"]
+    limits = {
+        name: task.time_limit or app.conf.task_time_limit
+        for name, task in app.tasks.items()
+        if not name.startswith("celery.")
+    }
+
+    assert limits and all(limit for limit in limits.values()), limits
+    assert visibility > max(limits.values()), limits
+
+
+def test_a_visibility_timeout_not_above_every_task_time_limit_is_reported(settings):
+    from crm.apps import celery_visibility_timeout_check
+    from crm.celery import app
+
+    previous = app.conf.broker_transport_options
+    app.conf.broker_transport_options = {**previous, "visibility_timeout": 1200}
+    try:
+        warnings = celery_visibility_timeout_check(None)
+    finally:
+        app.conf.broker_transport_options = previous
+
+    assert [warning.id for warning in warnings] == ["crm.W001"]
+    assert "CELERY_VISIBILITY_TIMEOUT" in warnings[0].msg
+    assert "customers.analytics_run" in warnings[0].msg
+    assert celery_visibility_timeout_check(None) == []
