@@ -81,11 +81,14 @@ class CustomerDetailView(PermissionRequiredMixin, DetailView):
         context.update(
             days_since_last_order=days_since,
             repeat_frequency=repeat_frequency(customer.order_count),
-            addresses=list(customer.addresses.all()),
-            **tags_context(customer),
             panels=registry.panels_for(self.request, customer),
             timeline=registry.timeline_for(self.request, customer),
         )
+        # Each card shows only what the user may view; the template checks the same permissions.
+        if user.has_perm("customers.view_address"):
+            context.update(addresses=list(customer.addresses.all()))
+        if user.has_perm("customers.view_tag"):
+            context.update(tags_context(customer))
         if user.has_perm("customers.view_order"):
             context.update(orders_context(self.request, customer))
         if user.has_perm("customers.view_note"):
@@ -211,7 +214,7 @@ def _tags_response(request, customer, form=None):
 
 @require_POST
 @login_required
-@permission_required("customers.change_customer", raise_exception=True)
+@permission_required(("customers.change_customer", "customers.view_tag"), raise_exception=True)
 def customer_tag_add(request, pk):
     customer = get_object_or_404(customers_visible_to(request.user), pk=pk)
     form = TagAddForm(request.POST)
@@ -232,7 +235,7 @@ def customer_tag_add(request, pk):
 
 @require_POST
 @login_required
-@permission_required("customers.change_customer", raise_exception=True)
+@permission_required(("customers.change_customer", "customers.view_tag"), raise_exception=True)
 def customer_tag_remove(request, pk, tag_pk):
     customer = get_object_or_404(customers_visible_to(request.user), pk=pk)
     services.customer_tag_remove(customer=customer, tag=get_object_or_404(Tag, pk=tag_pk))
