@@ -33,8 +33,9 @@ def celery_visibility_timeout_check(app_configs, **kwargs) -> list[checks.CheckM
 class CrmConfig(AppConfig):
     name = "crm"
     verbose_name = "CRM"
-    # The nightly schedules (analytics, loyalty) are edited under Periodic tasks.
-    roles = {MANAGERS: ("django_celery_beat.*",)}
+    # The nightly schedules (analytics, loyalty) are edited under Periodic tasks; a user locked
+    # out by failed logins is unlocked under Access attempts (django-axes).
+    roles = {MANAGERS: ("django_celery_beat.*", "axes.*")}
 
     def ready(self):
         checks.register(celery_visibility_timeout_check, checks.Tags.compatibility)

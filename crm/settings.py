@@ -4,6 +4,7 @@
 REDIS_URL Celery runs tasks eagerly in-process and the cache lives in local memory.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "import_export",
     "django_celery_beat",
     "phonenumber_field",
+    "axes",
     "crm",
     "core",
     "customers",
@@ -64,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "crm.urls"
@@ -112,6 +116,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Failed logins are counted first (django-axes), then users are checked against the database.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 LOGIN_URL = "login"
@@ -190,6 +200,26 @@ PHONENUMBER_DB_FORMAT = "E164"
 CRM_CURRENCY = env.str("CRM_CURRENCY", default="USD")
 CRM_NAME = env.str("CRM_NAME", default="Retail CRM")
 SMS_BACKEND = env.str("SMS_BACKEND", default="console")
+
+# --- Login throttling (django-axes; docs/operations.md) ------------------------------------------
+# After CRM_LOGIN_FAILURE_LIMIT wrong passwords for one username from one address, that username
+# cannot log in from that address (staff login and admin alike) for CRM_LOGIN_COOLOFF_MINUTES,
+# counted from the last failure; a successful login starts the count again. Locking the pair, not
+# the username alone, keeps a stranger from locking a colleague out, and not the address alone,
+# keeps one person's typing from locking out a shop that shares an address.
+AXES_ENABLED = True
+AXES_FAILURE_LIMIT = env.int("CRM_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("CRM_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Behind proxies that set X-Forwarded-For, how many there are: the client's address is read
+# from that header instead of from the connection (which would be the proxy's).
+CRM_LOGIN_PROXY_COUNT = env.int("CRM_LOGIN_PROXY_COUNT", default=0)
+if CRM_LOGIN_PROXY_COUNT:
+    AXES_IPWARE_PROXY_COUNT = CRM_LOGIN_PROXY_COUNT
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+# --- End of login throttling --------------------------------------------------------------------
 
 # --- Nightly analytics (customers/analytics/; docs/analytics.md) ---------------------------------
 # Fewer customers with a purchase than this and the run scores with the fallback heuristic.
