@@ -93,7 +93,7 @@ registry.register_timeline_source(
 registry.register_timeline_source(
     key="notes", entries=note_entries, permission="customers.view_note"
 )
-registry.register_timeline_source(key="tags", entries=tag_entries)
+registry.register_timeline_source(key="tags", entries=tag_entries, permission="customers.view_tag")
 registry.register_timeline_source(
     key="addresses", entries=address_entries, permission="customers.view_address"
 )

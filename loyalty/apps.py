@@ -10,6 +10,7 @@ class LoyaltyConfig(AppConfig):
         # At the counter: see a customer's points and redeem a reward for them.
         SUPPORT: (
             "view_loyaltyprogram",
+            "view_tier",
             "view_loyaltyaccount",
             "view_loyaltytransaction",
             "view_reward",

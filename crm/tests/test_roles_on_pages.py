@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from core.roles import LOYALTY_MANAGERS, MANAGERS, MARKETING, STAFF_GROUPS, SUPPORT
+from core.roles import LOYALTY_MANAGERS, MANAGERS, MARKETING, STAFF_GROUPS
 from customers import services
 from customers.models import Order
 from customers.tests.factories import (
@@ -140,19 +140,6 @@ def leaks(user, shop: Shop, responses) -> set[tuple[str, str]]:
     }
 
 
-# Leaks in files outside the customer pages' own, to be fixed where they live; each is checked by
-# a strict expected failure below, which turns red once the leak is gone, to be removed then.
-ELSEWHERE = {
-    # customers/timeline.py registers the "tags" timeline source without customers.view_tag.
-    (LOYALTY_MANAGERS, "customer page", "tag"): "customers/timeline.py: tags timeline source",
-    # Support may see accounts but not tiers (loyalty.view_tier): the panel and the redeem page
-    # name the account's tier and the next one.
-    (SUPPORT, "customer page", "tier"): "templates/loyalty/panel.html: account.tier.name",
-    (SUPPORT, "loyalty redeem", "tier"): "templates/loyalty/redeem.html: account.tier.name",
-    (SUPPORT, "loyalty redeem refused", "tier"): "templates/loyalty/redeem.html",
-}
-
-
 @pytest.mark.parametrize("group_name", STAFF_GROUPS)
 def test_no_page_shows_a_value_the_group_may_not_view(client, shop, group_name):
     user = member(group_name)
@@ -161,24 +148,7 @@ def test_no_page_shows_a_value_the_group_may_not_view(client, shop, group_name):
     responses = rendered(client, shop)
 
     assert responses["customer page"][0] == 200
-    known = {(page, model) for group, page, model in ELSEWHERE if group == group_name}
-    assert leaks(user, shop, responses) - known == set()
-
-
-@pytest.mark.parametrize(
-    ("group_name", "page", "model"),
-    [
-        pytest.param(*key, marks=pytest.mark.xfail(strict=True, reason=where))
-        for key, where in ELSEWHERE.items()
-    ],
-)
-def test_leaks_still_to_fix_elsewhere(client, shop, group_name, page, model):
-    user = member(group_name)
-    client.force_login(user)
-
-    responses = rendered(client, shop)
-
-    assert (page, model) not in leaks(user, shop, responses)
+    assert leaks(user, shop, responses) == set()
 
 
 def test_managers_see_every_planted_value(client, shop):
