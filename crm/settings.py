@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "phonenumber_field",
     "axes",
+    "django_countries",
     "crm",
     "core",
     "customers",
@@ -200,6 +201,11 @@ PHONENUMBER_DB_FORMAT = "E164"
 CRM_CURRENCY = env.str("CRM_CURRENCY", default="USD")
 CRM_NAME = env.str("CRM_NAME", default="Retail CRM")
 SMS_BACKEND = env.str("SMS_BACKEND", default="console")
+
+# --- Input limits (customers/models.py; docs/architecture.md "Validation") ----------------------
+# The longest note body, in characters; a longer one is refused with a message saying the limit.
+CRM_NOTE_MAX_LENGTH = env.int("CRM_NOTE_MAX_LENGTH", default=10_000)
+# --- End of input limits -------------------------------------------------------------------------
 
 # --- Login throttling (django-axes; docs/operations.md) ------------------------------------------
 # After CRM_LOGIN_FAILURE_LIMIT wrong passwords for one username from one address, that username

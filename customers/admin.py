@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -109,7 +111,7 @@ class CustomerAdmin(GuardedChangeListMixin, admin.ModelAdmin):
             {
                 "fields": (
                     ("first_name", "last_name"),
-                    ("email", "phone"),
+                    ("email", "phone", "phone_extension"),
                     ("company", "external_id"),
                     ("date_of_birth", "gender"),
                     ("customer_type", "source", "status"),
@@ -169,8 +171,32 @@ class CustomerAdmin(GuardedChangeListMixin, admin.ModelAdmin):
         self.message_user(request, f"{count} customer(s) set inactive.", messages.SUCCESS)
 
 
+class OrderItemFormSet(forms.BaseInlineFormSet):
+    """The order's item lines as this save leaves them (added, changed or deleted ones counted)
+    must explain its total: Order.check_total_against_items, reported as the total's error."""
+
+    def clean(self):
+        super().clean()
+        order = self.instance
+        amounts = [getattr(order, name) for name in ("total", *Order.AMOUNT_FIELDS)]
+        if any(self.errors) or not all(isinstance(amount, Decimal) for amount in amounts):
+            return
+        lines = [
+            form.cleaned_data
+            for form in self.forms
+            if form.cleaned_data and not self._should_delete_form(form)
+        ]
+        if not lines:
+            return  # an order without item lines is not checked against them
+        try:
+            order.check_total_against_items(sum(line["line_total"] for line in lines))
+        except ValidationError as error:
+            raise ValidationError([f"Total: {message}" for message in error.messages]) from error
+
+
 class OrderItemInline(admin.TabularInline):
     model = OrderItem
+    formset = OrderItemFormSet
     extra = 0
     fields = ("sku", "product_name", "category", "quantity", "unit_price", "line_total")
 
@@ -216,7 +242,14 @@ class OrderAdmin(GuardedChangeListMixin, admin.ModelAdmin):
         readonly = super().get_readonly_fields(request, obj)
         if obj is not None and obj.status == Order.Status.DELIVERED:
             # A delivered order is counted in the stats: change it by returning it, not by editing.
-            readonly = (*readonly, "customer", "total", "item_count", "placed_at")
+            readonly = (
+                *readonly,
+                "customer",
+                "total",
+                *Order.AMOUNT_FIELDS,
+                "item_count",
+                "placed_at",
+            )
         return readonly
 
     def save_model(self, request, obj, form, change):

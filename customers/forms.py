@@ -22,6 +22,7 @@ class CustomerForm(forms.ModelForm):
             "last_name",
             "email",
             "phone",
+            "phone_extension",
             "company",
             "date_of_birth",
             "gender",
@@ -43,10 +44,16 @@ class CustomerForm(forms.ModelForm):
             "attributes",
         ]
         widgets = {
-            "date_of_birth": forms.DateInput(attrs={"type": "date"}),
+            "date_of_birth": forms.DateInput(attrs={"type": "date", "min": "1900-01-01"}),
+            "phone_extension": forms.TextInput(attrs={"inputmode": "numeric"}),
             "attributes": forms.Textarea(attrs={"rows": 3}),
         }
-        help_texts = {"phone": "With country code (+44 …) or in the shop's own country format."}
+        help_texts = {
+            "phone": (
+                "With country code (+44 …) or in the shop's own country format; "
+                "an extension typed after it (“ext. 12”) is kept."
+            )
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -58,7 +65,11 @@ class CustomerForm(forms.ModelForm):
             Fieldset(
                 "Contact",
                 Row(Column("first_name"), Column("last_name")),
-                Row(Column("email"), Column("phone")),
+                Row(
+                    Column("email"),
+                    Column("phone", css_class="col-md-4"),
+                    Column("phone_extension", css_class="col-md-2"),
+                ),
                 Row(Column("company"), Column("external_id")),
                 Row(Column("date_of_birth"), Column("gender")),
             ),
@@ -101,6 +112,10 @@ class CustomerForm(forms.ModelForm):
 
 
 class NoteForm(forms.ModelForm):
+    """The note's length limit (settings.CRM_NOTE_MAX_LENGTH) is checked by the model, with a
+    message saying it. The text box has no maxlength: a browser would cut a pasted text short
+    without a word."""
+
     class Meta:
         model = Note
         fields = ["body", "kind", "priority", "follow_up_on", "pinned"]

@@ -1,11 +1,42 @@
+import hashlib
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pycountry
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Length, Lower, Upper
+from django.db.models.lookups import Exact
+from django.utils import timezone
 from django.utils.text import slugify
+from django_countries import countries
+from django_countries.fields import CountryField
 from phonenumber_field.modelfields import PhoneNumberField
+from phonenumber_field.phonenumber import PhoneNumber
+
+# The earliest date of birth the CRM takes (also a database constraint).
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
+# A customer's attributes are names and values (also a database constraint).
+ATTRIBUTES_MESSAGE = (
+    "Enter the attributes as a JSON object of names and values, "
+    'such as {"size": "M", "allergies": "nuts"}.'
+)
+# How far ahead of the server's clock an order may be placed (a till in another time zone).
+ORDER_PLACED_AHEAD_MAX = timedelta(days=1)
+
+
+class JsonType(models.Func):
+    """The JSON type of a value ("object", "array", "text", "integer", ...), for CHECK
+    constraints: jsonb_typeof on PostgreSQL, json_type on SQLite."""
+
+    function = "json_type"
+    output_field = models.CharField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, function="jsonb_typeof", **extra_context)
 
 
 class CrmModel(models.Model):
@@ -16,6 +47,11 @@ class CrmModel(models.Model):
     object in a job) would write old values over them, so a save of an existing row leaves them out.
     Constraint violations on expressions (a Lower(email) unique index) are reported on the field
     named in ``constraint_error_fields`` instead of on the form as a whole.
+
+    Validation (``full_clean``, which services, admin and staff forms run) first brings typed
+    values to their stored form (``normalize_fields``: upper-case codes, a generated slug), then
+    runs each field's own validators, then ``field_errors``: the rules that need today's date, a
+    code list or a setting, kept out of the field definitions so migrations do not depend on them.
     """
 
     protected_fields: tuple[str, ...] = ()
@@ -47,6 +83,28 @@ class CrmModel(models.Model):
             if not errors.get(NON_FIELD_ERRORS):
                 errors.pop(NON_FIELD_ERRORS, None)
             raise ValidationError(errors) from error
+
+    def normalize_fields(self) -> None:
+        """Bring typed values to the form they are stored in, before they are validated."""
+
+    def field_errors(self, skip: set[str]) -> dict[str, str]:
+        """Messages for fields that break a rule beyond their own validators, by field name.
+        Fields in ``skip`` (excluded by the caller, or already in error) are not checked."""
+        return {}
+
+    def clean_fields(self, exclude=None):
+        self.normalize_fields()
+        exclude = set(exclude or ())
+        errors: dict = {}
+        try:
+            super().clean_fields(exclude=exclude)
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
+        for name, message in self.field_errors(exclude | set(errors)).items():
+            # Not "invalid": a form would show its own message for that code instead of this one.
+            errors.setdefault(name, []).append(ValidationError(message, code="refused"))
+        if errors:
+            raise ValidationError(errors)
 
 
 def money_field(**kwargs) -> models.DecimalField:
@@ -129,12 +187,25 @@ class Customer(CrmModel):
         "analytics_at",
     )
     protected_fields = STATS_FIELDS + ANALYTICS_FIELDS
-    constraint_error_fields = {"duplicate_email": "email"}
+    constraint_error_fields = {
+        "duplicate_email": "email",
+        "date_of_birth_too_early": "date_of_birth",
+        "attributes_not_object": "attributes",
+    }
 
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100, blank=True)
     email = models.EmailField(blank=True)
+    # E.164; an extension typed with the number ("ext. 12", "x12") is kept in phone_extension.
     phone = PhoneNumberField(blank=True, db_index=True)
+    phone_extension = models.CharField(
+        "extension",
+        max_length=20,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Dialled after the number, such as 12 for “ext. 12”.",
+    )
     company = models.CharField(max_length=200, blank=True)
     date_of_birth = models.DateField(null=True, blank=True)
     gender = models.CharField(max_length=20, choices=Gender.choices, blank=True)
@@ -244,6 +315,18 @@ class Customer(CrmModel):
                 condition=Q(churn_risk__isnull=True) | Q(churn_risk__gte=0, churn_risk__lte=1),
                 name="customer_churn_risk_range",
             ),
+            models.CheckConstraint(
+                condition=Q(date_of_birth__isnull=True) | Q(date_of_birth__gte=EARLIEST_BIRTH_DATE),
+                name="customer_date_of_birth_from_1900",
+                violation_error_code="date_of_birth_too_early",
+                violation_error_message="The date of birth cannot be before 1900-01-01.",
+            ),
+            models.CheckConstraint(
+                condition=Q(Exact(JsonType("attributes"), "object")),
+                name="customer_attributes_object",
+                violation_error_code="attributes_not_object",
+                violation_error_message=ATTRIBUTES_MESSAGE,
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "customer_type"], name="customer_status_type_idx"),
@@ -261,8 +344,48 @@ class Customer(CrmModel):
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
 
+    def normalize_fields(self) -> None:
+        if "phone" in self.get_deferred_fields():
+            return
+        # phonenumbers parses "ext. 12" and "x12" but E.164 has no room for them: keep them apart.
+        phone = self.phone
+        if (
+            isinstance(phone, PhoneNumber)
+            and phone.extension
+            and self.phone_extension in ("", phone.extension)
+        ):
+            self.phone_extension = phone.extension
+            number = PhoneNumber()
+            number.merge_from(phone)
+            number.extension = None
+            self.phone = number
+        self.phone_extension = (self.phone_extension or "").strip()
 
-class Address(models.Model):
+    def field_errors(self, skip: set[str]) -> dict[str, str]:
+        errors = {}
+        born = self.date_of_birth
+        if "date_of_birth" not in skip and born:
+            if born < EARLIEST_BIRTH_DATE:
+                errors["date_of_birth"] = "The date of birth cannot be before 1900-01-01."
+            elif born > timezone.localdate():
+                errors["date_of_birth"] = "The date of birth cannot be in the future."
+        if "attributes" not in skip and not isinstance(self.attributes, dict):
+            errors["attributes"] = ATTRIBUTES_MESSAGE
+        extension = self.phone_extension
+        if "phone_extension" not in skip and extension:
+            if isinstance(self.phone, PhoneNumber) and self.phone.extension:
+                errors["phone_extension"] = (
+                    f"The phone number says extension {self.phone.extension} "
+                    f"and this field says {extension}."
+                )
+            elif not (extension.isascii() and extension.isdigit()):
+                errors["phone_extension"] = "Enter the extension as digits only."
+            elif not self.phone:
+                errors["phone_extension"] = "Enter the phone number of this extension."
+        return errors
+
+
+class Address(CrmModel):
     class Kind(models.TextChoices):
         BILLING = "billing", "Billing"
         SHIPPING = "shipping", "Shipping"
@@ -282,7 +405,12 @@ class Address(models.Model):
     city = models.CharField(max_length=100)
     region = models.CharField(max_length=100, blank=True)
     postal_code = models.CharField(max_length=20, blank=True)
-    country = models.CharField(max_length=2, help_text="ISO 3166 two-letter code, such as US.")
+    country = CountryField(
+        help_text="ISO 3166 two-letter code, such as US.",
+        error_messages={
+            "invalid_choice": "“%(value)s” is not an ISO 3166 country code, such as US, GB or DE."
+        },
+    )
     is_default = models.BooleanField(default=False)
     verification_status = models.CharField(
         max_length=20, choices=VerificationStatus.choices, default=VerificationStatus.PENDING
@@ -312,6 +440,8 @@ class Address(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    constraint_error_fields = {"country_not_code": "country"}
+
     class Meta:
         verbose_name_plural = "addresses"
         ordering = ["-is_default", "kind", "id"]
@@ -322,6 +452,14 @@ class Address(models.Model):
                 name="address_one_default_per_kind",
                 violation_error_message="This customer already has a default address of this kind.",
             ),
+            # Blank only for rows whose country could not be read when codes became required.
+            models.CheckConstraint(
+                condition=Q(country="")
+                | (Q(country=Upper("country")) & Q(Exact(Length("country"), 2))),
+                name="address_country_code",
+                violation_error_code="country_not_code",
+                violation_error_message="Enter the country as an ISO 3166 two-letter code.",
+            ),
         ]
         indexes = [
             models.Index(
@@ -330,12 +468,15 @@ class Address(models.Model):
         ]
 
     def __str__(self) -> str:
-        parts = [self.line1, self.city, self.postal_code, self.country]
+        parts = [self.line1, self.city, self.postal_code, str(self.country)]
         return ", ".join(part for part in parts if part)
 
-    def clean(self):
-        if self.country:
-            self.country = self.country.upper()
+    def normalize_fields(self) -> None:
+        if "country" in self.get_deferred_fields():
+            return
+        # "us", "USA" and "840" all become "US"; anything else is left for validation to refuse.
+        typed = str(self.country or "").strip()
+        self.country = countries.alpha2(typed) or typed.upper()
 
 
 class Order(CrmModel):
@@ -376,7 +517,17 @@ class Order(CrmModel):
     }
 
     protected_fields = ("stats_applied",)
-    constraint_error_fields = {"negative_total": "total"}
+    constraint_error_fields = {
+        "negative_total": "total",
+        "negative_discount_total": "discount_total",
+        "negative_shipping_total": "shipping_total",
+        "negative_tax_total": "tax_total",
+        "currency_not_code": "currency",
+    }
+    AMOUNT_FIELDS = ("discount_total", "shipping_total", "tax_total")
+    # The sum of the item lines written with the order, when the caller has them (order_create):
+    # validation then checks the total against it. None: nothing to check against.
+    items_subtotal: Decimal | None = None
 
     # A customer with orders is made inactive, never deleted with them.
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
@@ -384,8 +535,15 @@ class Order(CrmModel):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     placed_at = models.DateTimeField()
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # total = items - discount_total + shipping_total + tax_total (checked when items are given).
     total = money_field(default=0)
-    currency = models.CharField(max_length=3, default=settings.CRM_CURRENCY)
+    # Left blank, each is 0.
+    discount_total = money_field(default=Decimal("0"), db_default=Decimal("0"), blank=True)
+    shipping_total = money_field(default=Decimal("0"), db_default=Decimal("0"), blank=True)
+    tax_total = money_field(default=Decimal("0"), db_default=Decimal("0"), blank=True)
+    currency = models.CharField(
+        max_length=3, default=settings.CRM_CURRENCY, help_text="ISO 4217 code, such as USD."
+    )
     item_count = models.PositiveIntegerField(default=0)
     payment_method = models.CharField(max_length=20, choices=PaymentMethod.choices, blank=True)
     channel = models.CharField(max_length=20, choices=Channel.choices, blank=True)
@@ -404,6 +562,21 @@ class Order(CrmModel):
                 violation_error_code="negative_total",
                 violation_error_message="The total cannot be negative.",
             ),
+            *(
+                models.CheckConstraint(
+                    condition=Q(**{f"{name}__gte": 0}),
+                    name=f"order_{name}_not_negative",
+                    violation_error_code=f"negative_{name}",
+                    violation_error_message=f"The {name.split('_')[0]} cannot be negative.",
+                )
+                for name in ("discount_total", "shipping_total", "tax_total")
+            ),
+            models.CheckConstraint(
+                condition=Q(currency=Upper("currency")) & Q(Exact(Length("currency"), 3)),
+                name="order_currency_code",
+                violation_error_code="currency_not_code",
+                violation_error_message="Enter the currency as an ISO 4217 code, such as USD.",
+            ),
         ]
         indexes = [
             models.Index(
@@ -415,6 +588,56 @@ class Order(CrmModel):
 
     def __str__(self) -> str:
         return self.number
+
+    def normalize_fields(self) -> None:
+        deferred = self.get_deferred_fields()
+        if "currency" not in deferred and isinstance(self.currency, str):
+            self.currency = self.currency.strip().upper()
+        for name in self.AMOUNT_FIELDS:
+            if name not in deferred and getattr(self, name) in (None, ""):
+                setattr(self, name, Decimal("0"))
+
+    def field_errors(self, skip: set[str]) -> dict[str, str]:
+        errors = {}
+        if "currency" not in skip and pycountry.currencies.get(alpha_3=self.currency) is None:
+            errors["currency"] = (
+                f"“{self.currency}” is not an ISO 4217 currency code, such as USD or EUR."
+            )
+        if (
+            "placed_at" not in skip
+            and self.placed_at
+            and self.placed_at > timezone.now() + ORDER_PLACED_AHEAD_MAX
+        ):
+            errors["placed_at"] = "An order cannot be placed more than a day in the future."
+        return errors
+
+    def clean(self):
+        super().clean()
+        amounts = [getattr(self, name) for name in ("total", *self.AMOUNT_FIELDS)]
+        numbers = all(isinstance(amount, Decimal) and amount.is_finite() for amount in amounts)
+        if self.items_subtotal is not None and numbers:
+            self.check_total_against_items(self.items_subtotal)
+
+    def total_for_items(self, items_subtotal: Decimal) -> Decimal:
+        """What the total must be for item lines adding up to ``items_subtotal``."""
+        return items_subtotal - self.discount_total + self.shipping_total + self.tax_total
+
+    def check_total_against_items(self, items_subtotal: Decimal) -> None:
+        """Raise a ValidationError on ``total`` unless the total is the items less the discount
+        plus shipping and tax. An order with no item lines is not checked against them."""
+        expected = self.total_for_items(items_subtotal)
+        if Decimal(self.total) != expected:
+            raise ValidationError(
+                {
+                    "total": (
+                        f"The total {self.total:.2f} does not match the items: "
+                        f"{items_subtotal:.2f} - discount {self.discount_total:.2f} "
+                        f"+ shipping {self.shipping_total:.2f} + tax {self.tax_total:.2f} "
+                        f"= {expected:.2f}."
+                    )
+                },
+                code="total_mismatch",
+            )
 
     @classmethod
     def check_transition(cls, old: str, new: str) -> None:
@@ -491,7 +714,7 @@ class OrderStatusChange(models.Model):
         return f"{self.order}: {self.from_status} → {self.to_status}"
 
 
-class Note(models.Model):
+class Note(CrmModel):
     class Kind(models.TextChoices):
         INTERNAL = "internal", "Internal"
         FOLLOW_UP = "follow_up", "Follow-up"
@@ -534,12 +757,29 @@ class Note(models.Model):
     def __str__(self) -> str:
         return self.body[:60]
 
+    def field_errors(self, skip: set[str]) -> dict[str, str]:
+        limit = settings.CRM_NOTE_MAX_LENGTH
+        if "body" not in skip and len(self.body) > limit:
+            return {
+                "body": (
+                    f"A note can be at most {limit:,} characters long; "
+                    f"this one has {len(self.body):,}."
+                )
+            }
+        return {}
+
 
 class Tag(CrmModel):
-    constraint_error_fields = {"duplicate_tag": "name"}
+    constraint_error_fields = {"duplicate_tag": "name", "blank_slug": "slug"}
 
     name = models.CharField(max_length=50)
-    slug = models.SlugField(max_length=60, unique=True)
+    slug = models.SlugField(
+        max_length=60,
+        unique=True,
+        blank=True,
+        allow_unicode=True,
+        help_text="Made from the name when left blank.",
+    )
     color = models.CharField(
         max_length=7,
         default="#6c757d",
@@ -561,15 +801,39 @@ class Tag(CrmModel):
                 violation_error_code="duplicate_tag",
                 violation_error_message="A tag with this name already exists.",
             ),
+            models.CheckConstraint(
+                condition=~Q(slug=""),
+                name="tag_slug_not_blank",
+                violation_error_code="blank_slug",
+                violation_error_message="The tag needs a slug.",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
 
-    def clean(self):
-        self.name = self.name.strip()
-        if not self.slug:
-            self.slug = slugify(self.name)[:60]
+    def normalize_fields(self) -> None:
+        if self.get_deferred_fields() & {"name", "slug"}:
+            return
+        self.name = (self.name or "").strip()
+        if not self.slug and self.name:
+            self.slug = self.slug_for(self.name, exclude_pk=self.pk)
+
+    @classmethod
+    def slug_for(cls, name: str, *, exclude_pk: int | None = None) -> str:
+        """A free slug for a tag name: its words in any script ("café-crème"). A name with no
+        letter or digit ("!!!", "😀😀") gets "tag-" and a short digest of the name, and a slug
+        another tag holds gets the digest appended, so every name a person can type is taken."""
+        digest = hashlib.blake2s(name.casefold().encode(), digest_size=4).hexdigest()
+        base = slugify(name, allow_unicode=True)[:50]
+        candidates = [base, f"{base}-{digest}"] if base else [f"tag-{digest}"]
+        taken = set(
+            cls.objects.filter(slug__in=candidates)
+            .exclude(pk=exclude_pk)
+            .values_list("slug", flat=True)
+        )
+        free = [slug for slug in candidates if slug not in taken]
+        return free[0] if free else f"{candidates[-1]}-{cls.objects.count() + 1}"
 
 
 class CustomerTag(models.Model):

@@ -15,7 +15,6 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
-from django.utils.text import slugify
 
 from customers import stats
 from customers.models import (
@@ -94,7 +93,11 @@ def customer_update(*, customer: Customer, **fields: Any) -> Customer:
         fields["email"] = normalize_email(fields["email"])
     for name, value in fields.items():
         setattr(customer, name, value)
-    _save_validated(customer, update_fields=[*fields, "updated_at"])
+    update_fields = [*fields, "updated_at"]
+    if "phone" in fields and "phone_extension" not in fields:
+        # An extension typed with the number is moved to phone_extension by validation.
+        update_fields.append("phone_extension")
+    _save_validated(customer, update_fields=update_fields)
     return customer
 
 
@@ -109,10 +112,18 @@ def _order_items_build(items: Sequence[Mapping[str, Any]]) -> list[OrderItem]:
     built, errors = [], {}
     for index, item in enumerate(items):
         data = dict(item)
-        quantity = data.get("quantity", 1)
-        unit_price = Decimal(str(data.get("unit_price", "0")))
+        try:
+            quantity = int(data.get("quantity", 1))
+        except (TypeError, ValueError):
+            errors[f"items[{index}].quantity"] = ["Enter a whole number."]
+            continue
+        try:
+            unit_price = Decimal(str(data.get("unit_price", "0")))
+        except ArithmeticError:
+            errors[f"items[{index}].unit_price"] = ["Enter a number."]
+            continue
         data.setdefault("line_total", unit_price * quantity)
-        line = OrderItem(**{**data, "unit_price": unit_price})
+        line = OrderItem(**{**data, "quantity": quantity, "unit_price": unit_price})
         try:
             line.full_clean(exclude=["order"])
         except ValidationError as error:
@@ -133,17 +144,24 @@ def order_create(
     status: str = Order.Status.PENDING,
     items: Sequence[Mapping[str, Any]] = (),
     total: Decimal | None = None,
+    discount_total: Decimal = Decimal("0"),
+    shipping_total: Decimal = Decimal("0"),
+    tax_total: Decimal = Decimal("0"),
     currency: str = "",
     payment_method: str = "",
     channel: str = "",
     notes: str = "",
     delivered_at: datetime | None = None,
 ) -> Order:
-    """Create an order with its items. Total and item count come from the items unless given.
+    """Create an order with its items. The total is the items less the discount plus shipping
+    and tax; item count comes from the items. A total given with items must equal that (the
+    ValidationError names ``total``); a total given without items is taken as it is. The
+    currency is stored upper-case and must be an ISO 4217 code.
 
     An order created as delivered is stamped as delivered when it was placed (unless
     delivered_at says otherwise) and goes the way of a delivery at once, in the same
     transaction: the customer is locked, the order added to their stats, the other apps told.
+    Nothing is written when anything is refused.
     """
     lines = _order_items_build(items)
     placed_at = placed_at or timezone.now()
@@ -155,13 +173,24 @@ def order_create(
         status=status,
         placed_at=placed_at,
         delivered_at=delivered_at,
-        total=sum((line.line_total for line in lines), Decimal("0")) if total is None else total,
+        total=Decimal("0") if total is None else total,
+        discount_total=discount_total,
+        shipping_total=shipping_total,
+        tax_total=tax_total,
         item_count=sum(line.quantity for line in lines),
         currency=currency or settings.CRM_CURRENCY,
         payment_method=payment_method,
         channel=channel,
         notes=notes,
     )
+    items_subtotal = sum((line.line_total for line in lines), Decimal("0"))
+    if total is None:
+        try:
+            order.total = order.total_for_items(items_subtotal)
+        except (TypeError, ArithmeticError):
+            order.total = items_subtotal  # an amount is not a number: validation names it
+    elif lines:
+        order.items_subtotal = items_subtotal  # validation checks the given total against it
     delivered = status == Order.Status.DELIVERED
     # Inserted with its flag set, so the post_save safety net finds nothing left to do.
     order.stats_applied = delivered
@@ -268,8 +297,10 @@ def orders_bulk_sync(*, customer_ids: Iterable[int] | None = None) -> int:
     return drifted
 
 
+@transaction.atomic
 def customer_tag_add(*, customer: Customer, name: str, added_by=None, create: bool = False) -> Tag:
-    """Tag a customer by tag name (any letter case). A new tag is made only when create is True."""
+    """Tag a customer by tag name (any letter case). A new tag is made only when create is True;
+    any name is taken, its slug made from it ("café-crème", or "tag-…" for "!!!" or "😀")."""
     name = name.strip()
     if not name:
         raise ValidationError({"name": "Enter a tag name."})
@@ -277,7 +308,7 @@ def customer_tag_add(*, customer: Customer, name: str, added_by=None, create: bo
     if tag is None:
         if not create:
             raise ValidationError({"name": f"There is no tag named “{name}”."})
-        tag = Tag(name=name, slug=slugify(name)[:60])
+        tag = Tag(name=name)
         _save_validated(tag)
     CustomerTag.objects.get_or_create(customer=customer, tag=tag, defaults={"added_by": added_by})
     return tag
@@ -297,6 +328,7 @@ def note_create(
     pinned: bool = False,
     follow_up_on: date | None = None,
 ) -> Note:
+    """Add a note; a body longer than settings.CRM_NOTE_MAX_LENGTH is refused at ``body``."""
     note = Note(
         customer=customer,
         body=body.strip(),

@@ -1,12 +1,14 @@
 """Services validate before they write: bad input names the field and leaves nothing behind."""
 
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from customers import services, stats
-from customers.models import Customer, Order, OrderItem
+from customers.models import Customer, Note, Order, OrderItem
 from customers.tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -255,3 +257,175 @@ def test_an_address_is_decided_once():
         "verified",
         "checked the map",
     )
+
+
+# Refused at the field, nothing written
+
+
+@pytest.mark.parametrize(
+    ("fields", "field_in_error"),
+    [
+        ({"date_of_birth": date(1850, 5, 1)}, "date_of_birth"),
+        ({"date_of_birth": "tomorrow"}, "date_of_birth"),
+        ({"attributes": ["size", "M"]}, "attributes"),
+        ({"attributes": "size M"}, "attributes"),
+        ({"attributes": 7}, "attributes"),
+    ],
+)
+def test_customer_create_and_update_refuse_bad_values_naming_the_field(fields, field_in_error):
+    if fields.get("date_of_birth") == "tomorrow":
+        fields = {"date_of_birth": timezone.localdate() + timedelta(days=1)}
+    kept = services.customer_create(first_name="Kept", date_of_birth=date(1990, 1, 1))
+
+    with pytest.raises(ValidationError) as created:
+        services.customer_create(first_name="Ada", **fields)
+    with pytest.raises(ValidationError) as updated:
+        services.customer_update(customer=kept, **fields)
+
+    assert list(created.value.message_dict) == [field_in_error]
+    assert list(updated.value.message_dict) == [field_in_error]
+    assert Customer.objects.count() == 1
+    kept.refresh_from_db()
+    assert (kept.date_of_birth, kept.attributes) == (date(1990, 1, 1), {})
+
+
+def test_customer_create_keeps_the_phone_extension():
+    customer = services.customer_create(first_name="Ada", phone="+1 415 555 0134 ext. 12")
+
+    customer.refresh_from_db()
+    assert (str(customer.phone), customer.phone_extension) == ("+14155550134", "12")
+
+
+def test_customer_update_of_the_phone_saves_the_extension_it_carries():
+    customer = services.customer_create(first_name="Ada", phone="+1 415 555 0134")
+
+    services.customer_update(customer=customer, phone="(415) 555-0199 x345")
+
+    customer.refresh_from_db()
+    assert (str(customer.phone), customer.phone_extension) == ("+14155550199", "345")
+
+
+def test_order_create_takes_discount_shipping_and_tax_into_the_total():
+    order = services.order_create(
+        customer=CustomerFactory(),
+        number="T-1",
+        items=[{"product_name": "Boots", "quantity": 2, "unit_price": "50.00"}],
+        discount_total=Decimal("10.00"),
+        shipping_total=Decimal("4.95"),
+        tax_total=Decimal("8.55"),
+    )
+
+    order.refresh_from_db()
+    assert order.total == Decimal("103.50")
+    assert (order.discount_total, order.shipping_total, order.tax_total) == (
+        Decimal("10.00"),
+        Decimal("4.95"),
+        Decimal("8.55"),
+    )
+
+
+def test_order_create_accepts_a_given_total_that_matches_the_items():
+    order = services.order_create(
+        customer=CustomerFactory(),
+        number="T-2",
+        items=[{"product_name": "Boots", "unit_price": "50.00"}],
+        shipping_total=Decimal("5.00"),
+        total=Decimal("55.0"),
+    )
+
+    assert order.total == Decimal("55.00")
+
+
+def test_order_create_refuses_a_total_the_items_do_not_explain_and_writes_nothing():
+    with pytest.raises(ValidationError) as raised:
+        services.order_create(
+            customer=CustomerFactory(),
+            number="T-3",
+            items=[{"product_name": "Boots", "quantity": 2, "unit_price": "50.00"}],
+            total=Decimal("80.00"),
+        )
+
+    assert raised.value.message_dict == {
+        "total": [
+            "The total 80.00 does not match the items: 100.00 - discount 0.00 + shipping 0.00 "
+            "+ tax 0.00 = 100.00."
+        ]
+    }
+    assert not Order.objects.exists()
+    assert not OrderItem.objects.exists()
+
+
+def test_order_create_without_items_takes_the_total_as_given():
+    order = services.order_create(
+        customer=CustomerFactory(), number="T-4", total=Decimal("80.00"), tax_total=Decimal("3")
+    )
+
+    assert order.total == Decimal("80.00")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field_in_error"),
+    [
+        ({"discount_total": Decimal("-1")}, "discount_total"),
+        ({"shipping_total": Decimal("-1")}, "shipping_total"),
+        ({"tax_total": Decimal("-0.01")}, "tax_total"),
+        ({"currency": "XYZ1"}, "currency"),
+        ({"currency": "ABC"}, "currency"),
+        ({"placed_at": "next week"}, "placed_at"),
+        (
+            {
+                "items": [{"product_name": "Mug", "unit_price": "5"}],
+                "discount_total": Decimal("6"),
+            },
+            "total",
+        ),
+    ],
+)
+def test_order_create_refuses_bad_amounts_currency_and_dates_and_writes_nothing(
+    kwargs, field_in_error
+):
+    if kwargs.get("placed_at") == "next week":
+        kwargs = {"placed_at": timezone.now() + timedelta(days=7)}
+
+    with pytest.raises(ValidationError) as raised:
+        services.order_create(customer=CustomerFactory(), number="T-5", **kwargs)
+
+    assert field_in_error in raised.value.message_dict
+    assert not Order.objects.exists()
+    assert not OrderItem.objects.exists()
+
+
+def test_order_create_stores_the_currency_upper_case():
+    order = services.order_create(customer=CustomerFactory(), number="T-6", currency="eur")
+
+    assert Order.objects.get(pk=order.pk).currency == "EUR"
+
+
+def test_note_create_refuses_a_million_characters_saying_the_limit():
+    customer = CustomerFactory()
+
+    with pytest.raises(ValidationError) as raised:
+        services.note_create(customer=customer, body="x" * 1_000_000)
+
+    assert raised.value.message_dict == {
+        "body": ["A note can be at most 10,000 characters long; this one has 1,000,000."]
+    }
+    assert not Note.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["!!!", "😀😀"])
+def test_customer_tag_add_accepts_a_name_without_letters(name):
+    customer = CustomerFactory()
+
+    tag = services.customer_tag_add(customer=customer, name=name, create=True)
+
+    assert tag.name == name
+    assert tag.slug
+    assert list(customer.tags.all()) == [tag]
+    assert services.customer_tag_add(customer=CustomerFactory(), name=name) == tag
+
+
+def test_customer_tag_add_gives_a_unicode_slug():
+    tag = services.customer_tag_add(customer=CustomerFactory(), name="Café crème", create=True)
+
+    assert tag.slug == "café-crème"

@@ -207,6 +207,44 @@ def test_empty_note_is_refused_at_the_field(client_in_group):
     assert not Note.objects.exists()
 
 
+def test_a_note_over_the_limit_is_refused_at_the_field_saying_the_limit(client_in_group, settings):
+    settings.CRM_NOTE_MAX_LENGTH = 50
+    customer = CustomerFactory()
+    client = client_in_group("Support")
+
+    response = client.post(
+        reverse("customers:notes", args=[customer.pk]),
+        {"body": "x" * 51, "kind": "internal", "priority": "normal"},
+        **HTMX,
+    )
+
+    assert response.context["note_form"].errors["body"] == [
+        "A note can be at most 50 characters long; this one has 51."
+    ]
+    assert "at most 50 characters" in response.content.decode()
+    assert not Note.objects.exists()
+
+
+def test_a_long_pasted_note_is_not_cut_short_by_the_browser(client_in_group):
+    customer = CustomerFactory()
+
+    response = client_in_group("Support").get(detail_url(customer))
+
+    assert "maxlength" not in response.content.decode().split('name="body"')[1].split(">")[0]
+
+
+@pytest.mark.parametrize("name", ["!!!", "😀😀"])
+def test_a_tag_named_without_letters_is_added(client_in_group, name):
+    customer = CustomerFactory()
+    client = client_in_group("Managers")
+
+    response = client.post(reverse("customers:tag_add", args=[customer.pk]), {"name": name}, **HTMX)
+
+    assert response.status_code == 200
+    assert "cannot be blank" not in response.content.decode()
+    assert list(customer.tags.values_list("name", flat=True)) == [name]
+
+
 def test_pin_and_complete_a_follow_up(client_in_group):
     note = NoteFactory(follow_up_on=timezone.localdate())
     client = client_in_group("Support")
@@ -282,6 +320,47 @@ def test_create_refuses_bad_input_at_the_field(client_in_group, overrides, field
     assert response.status_code == 200
     assert response.context["form"].errors[field]
     assert Customer.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        (
+            {"date_of_birth": "2999-01-01"},
+            "date_of_birth",
+            "The date of birth cannot be in the future.",
+        ),
+        (
+            {"date_of_birth": "1850-01-01"},
+            "date_of_birth",
+            "The date of birth cannot be before 1900-01-01.",
+        ),
+        ({"attributes": '["M", "L"]'}, "attributes", "Enter the attributes as a JSON object"),
+        ({"attributes": '"size M"'}, "attributes", "Enter the attributes as a JSON object"),
+        ({"attributes": "42"}, "attributes", "Enter the attributes as a JSON object"),
+        ({"phone_extension": "12a"}, "phone_extension", "Enter the extension as digits only."),
+    ],
+)
+def test_create_shows_what_is_wrong_beside_the_field(client_in_group, overrides, field, message):
+    client = client_in_group("Support")
+
+    response = client.post(reverse("customers:create"), customer_form_data(**overrides))
+
+    assert response.status_code == 200
+    assert message in " ".join(response.context["form"].errors[field])
+    assert message.replace('"', "&quot;") in response.content.decode()
+    assert not Customer.objects.exists()
+
+
+def test_create_keeps_the_extension_typed_with_the_phone_and_shows_it_on_edit(client_in_group):
+    client = client_in_group("Support")
+
+    client.post(reverse("customers:create"), customer_form_data(phone="+1 415 555 0199 ext. 42"))
+
+    customer = Customer.objects.get()
+    assert (str(customer.phone), customer.phone_extension) == ("+14155550199", "42")
+    form = client.get(reverse("customers:update", args=[customer.pk])).context["form"]
+    assert form["phone_extension"].value() == "42"
 
 
 def test_edit_customer_keeps_stats(client_in_group):
