@@ -6,6 +6,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django_countries.filters import CountryFilter
 
 from core.admin import ReadOnlyAdminMixin
 from core.forms import error_text
@@ -320,7 +321,8 @@ class NoteAdmin(GuardedChangeListMixin, admin.ModelAdmin):
 @admin.register(Address)
 class AddressAdmin(GuardedChangeListMixin, admin.ModelAdmin):
     list_display = ("customer", "kind", "line1", "city", "country", "verification_status")
-    list_filter = ("verification_status", "kind", "country")
+    # The countries in use, as before (not every ISO country).
+    list_filter = ("verification_status", "kind", ("country", CountryFilter))
     search_fields = ("customer__email", "customer__last_name", "line1", "city", "postal_code")
     list_select_related = ("customer",)
     autocomplete_fields = ("customer",)

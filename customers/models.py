@@ -408,7 +408,8 @@ class Address(CrmModel):
     country = CountryField(
         help_text="ISO 3166 two-letter code, such as US.",
         error_messages={
-            "invalid_choice": "“%(value)s” is not an ISO 3166 country code, such as US, GB or DE."
+            "invalid_choice": "“%(value)s” is not an ISO 3166 country code, such as US, GB or DE.",
+            "blank": "Enter the country as an ISO 3166 code, such as US, GB or DE.",
         },
     )
     is_default = models.BooleanField(default=False)

@@ -283,6 +283,14 @@ def test_unknown_country_message_says_what_is_expected():
     }
 
 
+def test_a_missing_country_message_names_the_country():
+    address = Address(customer=CustomerFactory(), line1="1 Main St", city="X", country="")
+
+    assert errors_of(address) == {
+        "country": ["Enter the country as an ISO 3166 code, such as US, GB or DE."]
+    }
+
+
 def test_a_lower_case_country_is_refused_by_the_database():
     address = AddressFactory()
 
@@ -552,3 +560,12 @@ def test_admin_accepts_a_tag_named_with_symbols_only(admin_client):
 def test_factories_still_make_valid_rows():
     for instance in (CustomerFactory(), OrderFactory(), AddressFactory(), NoteFactory()):
         instance.full_clean()
+
+
+def test_admin_filters_addresses_by_the_countries_in_use(admin_client):
+    AddressFactory(country="GB")
+
+    page = admin_client.get(reverse("admin:customers_address_changelist")).content.decode()
+
+    assert "?country=GB" in page
+    assert "?country=FR" not in page
