@@ -1,4 +1,5 @@
 import hashlib
+import math
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -24,13 +25,28 @@ ATTRIBUTES_MESSAGE = (
     "Enter the attributes as a JSON object of names and values, "
     'such as {"size": "M", "allergies": "nuts"}.'
 )
+NUL_MESSAGE = "Null characters are not allowed."
 # How far ahead of the server's clock an order may be placed (a till in another time zone).
 ORDER_PLACED_AHEAD_MAX = timedelta(days=1)
 
 
+def json_storage_error(value) -> str:
+    """Why a JSON value cannot be stored (PostgreSQL's jsonb, SQLite's JSON text), or ""."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "Numbers must be finite: NaN and Infinity cannot be stored."
+    if isinstance(value, str) and "\x00" in value:
+        return NUL_MESSAGE
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list):
+        return next((error for item in value if (error := json_storage_error(item))), "")
+    return ""
+
+
 class JsonType(models.Func):
     """The JSON type of a value ("object", "array", "text", "integer", ...), for CHECK
-    constraints: jsonb_typeof on PostgreSQL, json_type on SQLite."""
+    constraints: jsonb_typeof on PostgreSQL, json_type on SQLite. Migrations refer to it, so
+    what it computes must not change."""
 
     function = "json_type"
     output_field = models.CharField()
@@ -100,6 +116,15 @@ class CrmModel(models.Model):
             super().clean_fields(exclude=exclude)
         except ValidationError as error:
             errors = error.update_error_dict(errors)
+        skip = exclude | set(errors)
+        for field in self._meta.concrete_fields:
+            value = getattr(self, field.attname) if field.name not in skip else None
+            if isinstance(field, models.JSONField):
+                message = json_storage_error(value)
+            else:  # PostgreSQL refuses NUL in text; a form refuses it, a service call may not
+                message = NUL_MESSAGE if isinstance(value, str) and "\x00" in value else ""
+            if message:
+                errors.setdefault(field.name, []).append(ValidationError(message, code="refused"))
         for name, message in self.field_errors(exclude | set(errors)).items():
             # Not "invalid": a form would show its own message for that code instead of this one.
             errors.setdefault(name, []).append(ValidationError(message, code="refused"))
@@ -398,6 +423,8 @@ class Address(CrmModel):
         VERIFIED = "verified", "Verified"
         REJECTED = "rejected", "Rejected"
 
+    constraint_error_fields = {"country_not_code": "country"}
+
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="addresses")
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SHIPPING)
     line1 = models.CharField("address line 1", max_length=200)
@@ -440,8 +467,6 @@ class Address(CrmModel):
         validators=[MinValueValidator(-180), MaxValueValidator(180)],
     )
     created_at = models.DateTimeField(auto_now_add=True)
-
-    constraint_error_fields = {"country_not_code": "country"}
 
     class Meta:
         verbose_name_plural = "addresses"
@@ -604,12 +629,12 @@ class Order(CrmModel):
             errors["currency"] = (
                 f"“{self.currency}” is not an ISO 4217 currency code, such as USD or EUR."
             )
-        if (
-            "placed_at" not in skip
-            and self.placed_at
-            and self.placed_at > timezone.now() + ORDER_PLACED_AHEAD_MAX
-        ):
-            errors["placed_at"] = "An order cannot be placed more than a day in the future."
+        placed_at = self.placed_at
+        if "placed_at" not in skip and placed_at:
+            if timezone.is_naive(placed_at):
+                placed_at = placed_at.replace(tzinfo=timezone.get_current_timezone())
+            if placed_at > timezone.now() + ORDER_PLACED_AHEAD_MAX:
+                errors["placed_at"] = "An order cannot be placed more than a day in the future."
         return errors
 
     def clean(self):

@@ -90,6 +90,38 @@ def test_attributes_that_are_not_a_json_object_are_refused(attributes):
     }
 
 
+@pytest.mark.parametrize(
+    ("attributes", "message"),
+    [
+        ({"size": float("nan")}, "Numbers must be finite: NaN and Infinity cannot be stored."),
+        ({"size": [1, float("inf")]}, "Numbers must be finite: NaN and Infinity cannot be stored."),
+        ({"size": "M\x00"}, "Null characters are not allowed."),
+        ({"\x00": "M"}, "Null characters are not allowed."),
+    ],
+)
+def test_attributes_the_database_cannot_store_are_refused(attributes, message):
+    customer = Customer(first_name="Ada", attributes=attributes)
+
+    assert errors_of(customer) == {"attributes": [message]}
+
+
+@pytest.mark.parametrize(
+    ("instance", "field"),
+    [
+        (lambda: Customer(first_name="Ada\x00"), "first_name"),
+        (lambda: Note(customer=CustomerFactory(), body="call\x00back"), "body"),
+        (
+            lambda: Order(
+                customer=CustomerFactory(), number="X-1", placed_at=timezone.now(), notes="\x00"
+            ),
+            "notes",
+        ),
+    ],
+)
+def test_text_with_a_nul_character_is_refused_at_its_field(instance, field):
+    assert errors_of(instance()) == {field: ["Null characters are not allowed."]}
+
+
 def test_attributes_as_an_object_are_accepted():
     Customer(first_name="Ada", attributes={"size": "M", "stylist": {"name": "Anna"}}).full_clean()
 
@@ -163,7 +195,16 @@ def test_an_order_placed_more_than_a_day_ahead_is_refused():
     }
 
 
-def test_an_order_placed_later_today_in_another_time_zone_is_accepted():
+def test_a_naive_date_time_far_ahead_is_refused_too():
+    """A date-time without a zone (a shell, an import) is read in the shop's time zone."""
+    from datetime import datetime
+
+    order = Order(customer=CustomerFactory(), number="F-3", placed_at=datetime(9999, 12, 31))
+
+    assert list(errors_of(order)) == ["placed_at"]
+
+
+def test_an_order_placed_up_to_a_day_ahead_is_accepted():
     order = Order(
         customer=CustomerFactory(), number="F-2", placed_at=timezone.now() + timedelta(hours=23)
     )

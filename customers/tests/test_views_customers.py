@@ -338,6 +338,9 @@ def test_create_refuses_bad_input_at_the_field(client_in_group, overrides, field
         ({"attributes": '["M", "L"]'}, "attributes", "Enter the attributes as a JSON object"),
         ({"attributes": '"size M"'}, "attributes", "Enter the attributes as a JSON object"),
         ({"attributes": "42"}, "attributes", "Enter the attributes as a JSON object"),
+        ({"attributes": '{"size": NaN}'}, "attributes", "Numbers must be finite"),
+        ({"attributes": '{"size": 1e400}'}, "attributes", "Numbers must be finite"),
+        ({"attributes": '{"size": "\\u0000"}'}, "attributes", "Null characters are not allowed."),
         ({"phone_extension": "12a"}, "phone_extension", "Enter the extension as digits only."),
     ],
 )
