@@ -5,12 +5,14 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils import timezone
 from django_countries.filters import CountryFilter
 
 from core.admin import ReadOnlyAdminMixin
 from core.forms import error_text
 from customers import services
+from customers.forms import JSONTextField
 from customers.models import (
     Address,
     Customer,
@@ -101,6 +103,7 @@ class CustomerAdmin(GuardedChangeListMixin, admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     date_hierarchy = "created_at"
+    formfield_overrides = {models.JSONField: {"form_class": JSONTextField}}
     inlines = (AddressInline, CustomerTagInline, NoteInline)
     readonly_fields = (
         Customer.STATS_FIELDS + Customer.ANALYTICS_FIELDS + ("created_at", "updated_at")

@@ -1,9 +1,31 @@
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Column, Field, Fieldset, Layout, Row
 from django import forms
+from django.core.exceptions import ValidationError
+from django.forms.fields import InvalidJSONInput
 
 from customers.models import Address, Customer, Note
 from customers.services import normalize_email
+
+
+class JSONTextField(forms.JSONField):
+    """Django's JSON form field, refusing at the field what json.loads raises besides a syntax
+    error (a number of more than 4,300 digits, nesting deeper than Python's stack) instead of
+    failing the page."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except (ValueError, RecursionError):
+            raise ValidationError(
+                self.error_messages["invalid"], code="invalid", params={"value": value}
+            ) from None
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except (ValueError, RecursionError):
+            return InvalidJSONInput(data)
 
 
 class CustomerForm(forms.ModelForm):
@@ -43,6 +65,7 @@ class CustomerForm(forms.ModelForm):
             "preferred_categories",
             "attributes",
         ]
+        field_classes = {"attributes": JSONTextField}
         widgets = {
             "date_of_birth": forms.DateInput(attrs={"type": "date", "min": "1900-01-01"}),
             "phone_extension": forms.TextInput(attrs={"inputmode": "numeric"}),

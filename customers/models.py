@@ -32,14 +32,17 @@ ORDER_PLACED_AHEAD_MAX = timedelta(days=1)
 
 def json_storage_error(value) -> str:
     """Why a JSON value cannot be stored (PostgreSQL's jsonb, SQLite's JSON text), or ""."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "Numbers must be finite: NaN and Infinity cannot be stored."
-    if isinstance(value, str) and "\x00" in value:
-        return NUL_MESSAGE
-    if isinstance(value, dict):
-        value = [*value.keys(), *value.values()]
-    if isinstance(value, list):
-        return next((error for item in value if (error := json_storage_error(item))), "")
+    pending = [value]  # a loop, not recursion: a deeply nested value must not exhaust the stack
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return "Numbers must be finite: NaN and Infinity cannot be stored."
+        if isinstance(item, str) and "\x00" in item:
+            return NUL_MESSAGE
+        if isinstance(item, dict):
+            pending.extend([*item.keys(), *item.values()])
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
     return ""
 
 

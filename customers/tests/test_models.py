@@ -448,8 +448,8 @@ def test_admin_refuses_a_future_date_of_birth_at_the_field(admin_client):
             "source": "direct",
             "status": "active",
             "best_contact_time": "any",
-            "preferred_categories": "[]",
             "attributes": "[1, 2]",
+            "preferred_categories": "9" * 5000,
             **{
                 f"{prefix}-{name}": value
                 for prefix in ("addresses", "customer_tags", "notes")
@@ -467,6 +467,7 @@ def test_admin_refuses_a_future_date_of_birth_at_the_field(admin_client):
     errors = admin_errors(response)
     assert errors["date_of_birth"] == ["The date of birth cannot be in the future."]
     assert "attributes" in errors
+    assert errors["preferred_categories"] == ["Enter a valid JSON."]
     assert not Customer.objects.exists()
 
 

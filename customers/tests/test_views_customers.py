@@ -339,6 +339,8 @@ def test_create_refuses_bad_input_at_the_field(client_in_group, overrides, field
         ({"attributes": '"size M"'}, "attributes", "Enter the attributes as a JSON object"),
         ({"attributes": "42"}, "attributes", "Enter the attributes as a JSON object"),
         ({"attributes": '{"size": NaN}'}, "attributes", "Numbers must be finite"),
+        ({"attributes": "9" * 5000}, "attributes", "Enter a valid JSON."),
+        ({"attributes": "[" * 100_000 + "]" * 100_000}, "attributes", "Enter a valid JSON."),
         ({"attributes": '{"size": 1e400}'}, "attributes", "Numbers must be finite"),
         ({"attributes": '{"size": "\\u0000"}'}, "attributes", "Null characters are not allowed."),
         ({"phone_extension": "12a"}, "phone_extension", "Enter the extension as digits only."),
