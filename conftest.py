@@ -68,6 +68,18 @@ def assert_queries(db):
     return check
 
 
+@pytest.fixture(autouse=True)
+def staff_groups_for_browser_tests(request):
+    """Browser tests run on a flushed database; a flush with serialized rollback (as one of them
+    asks for) skips what runs after migrate, so content types, permissions and the staff groups
+    are made again here, as migrate makes them."""
+    if "browser" in request.keywords:
+        from django.core.management.sql import emit_post_migrate_signal
+
+        request.getfixturevalue("transactional_db")
+        emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+
+
 @pytest.fixture
 def vendor():
     return connection.vendor

@@ -1,6 +1,8 @@
 """Admin patterns every app uses."""
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
 
 
 class ReadOnlyAdminMixin:
@@ -17,7 +19,33 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class GuardedChangeList(ChangeList):
+    """A changelist that treats two more kinds of bad link as a bad filter (the admin's "?e=1"
+    answer) instead of a server error: a NUL character in a filter value, which PostgreSQL
+    refuses, and a date-hierarchy year, month or day whose range runs off the calendar."""
+
+    # The years whose first and last moments convert to UTC from any time zone.
+    DATE_PARTS = {"year": (2, 9998), "month": (1, 12), "day": (1, 31)}
+
+    def get_filters(self, request):
+        if any("\x00" in value for values in self.filter_params.values() for value in values):
+            raise IncorrectLookupParameters("A filter value holds a NUL character.")
+        if self.date_hierarchy:
+            for part, (low, high) in self.DATE_PARTS.items():
+                for value in self.filter_params.get(f"{self.date_hierarchy}__{part}", []):
+                    if not (value.isdecimal() and len(value) <= 4 and low <= int(value) <= high):
+                        raise IncorrectLookupParameters(f"{part.capitalize()} out of range.")
+        return super().get_filters(request)
+
+
+class GuardedChangeListMixin:
+    """Every CRM changelist uses GuardedChangeList."""
+
+    def get_changelist(self, request, **kwargs):
+        return GuardedChangeList
+
+
+class ReadOnlyAdmin(GuardedChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """A read-only changelist for a big table: no full count on every page."""
 
     show_full_result_count = False

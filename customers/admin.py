@@ -2,14 +2,12 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django_countries.filters import CountryFilter
 
-from core.admin import ReadOnlyAdminMixin
+from core.admin import GuardedChangeListMixin, ReadOnlyAdminMixin
 from core.forms import error_text
 from customers import services
 from customers.forms import JSONTextField
@@ -23,30 +21,6 @@ from customers.models import (
     OrderStatusChange,
     Tag,
 )
-
-
-class GuardedChangeList(ChangeList):
-    """A changelist that treats two more kinds of bad link as a bad filter (the admin's "?e=1"
-    answer) instead of a server error: a NUL character in a filter value, which PostgreSQL
-    refuses, and a date-hierarchy year, month or day whose range runs off the calendar."""
-
-    # The years whose first and last moments convert to UTC from any time zone.
-    DATE_PARTS = {"year": (2, 9998), "month": (1, 12), "day": (1, 31)}
-
-    def get_filters(self, request):
-        if any("\x00" in value for values in self.filter_params.values() for value in values):
-            raise IncorrectLookupParameters("A filter value holds a NUL character.")
-        if self.date_hierarchy:
-            for part, (low, high) in self.DATE_PARTS.items():
-                for value in self.filter_params.get(f"{self.date_hierarchy}__{part}", []):
-                    if not (value.isdecimal() and len(value) <= 4 and low <= int(value) <= high):
-                        raise IncorrectLookupParameters(f"{part.capitalize()} out of range.")
-        return super().get_filters(request)
-
-
-class GuardedChangeListMixin:
-    def get_changelist(self, request, **kwargs):
-        return GuardedChangeList
 
 
 class AddressInline(admin.StackedInline):

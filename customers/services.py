@@ -378,7 +378,12 @@ def _address_set_verification(
         if value is not None:
             setattr(address, name, value)
             fields.append(name)
-    address.full_clean(exclude=["customer"])
+    # Only what this decision writes is checked: an address whose other fields fail today's rules
+    # (a country cleared by a migration, say) can still be verified or rejected from the queue.
+    address.full_clean(
+        exclude=[field.name for field in Address._meta.fields if field.name not in fields],
+        validate_constraints=False,
+    )
     address.save(update_fields=fields)
     return address
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
-from core.admin import ChangedByActionsMixin, ReadOnlyAdmin
+from core.admin import ChangedByActionsMixin, GuardedChangeListMixin, ReadOnlyAdmin
 from core.forms import error_text
 from loyalty import services
 from loyalty.admin_forms import LoyaltyAccountAddAdminForm, PointsAdjustAdminForm
@@ -62,7 +62,7 @@ class RewardInline(admin.TabularInline):
 
 
 @admin.register(LoyaltyProgram)
-class LoyaltyProgramAdmin(admin.ModelAdmin):
+class LoyaltyProgramAdmin(GuardedChangeListMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "is_active",
@@ -144,7 +144,7 @@ class LoyaltyProgramAdmin(admin.ModelAdmin):
 
 
 @admin.register(Reward)
-class RewardAdmin(admin.ModelAdmin):
+class RewardAdmin(GuardedChangeListMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "program",
@@ -164,7 +164,7 @@ class RewardAdmin(admin.ModelAdmin):
 
 
 @admin.register(LoyaltyAccount)
-class LoyaltyAccountAdmin(ChangedByActionsMixin, admin.ModelAdmin):
+class LoyaltyAccountAdmin(GuardedChangeListMixin, ChangedByActionsMixin, admin.ModelAdmin):
     """Accounts are opened through enrolment and change only through the services: the account
     page is a view of the account and its latest ledger rows; points move by the actions."""
 
@@ -342,7 +342,7 @@ def _refusals_by_field(refused, *, selected: int, form_fields):
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(ChangedByActionsMixin, admin.ModelAdmin):
+class RedemptionAdmin(GuardedChangeListMixin, ChangedByActionsMixin, admin.ModelAdmin):
     """Vouchers are issued by redeeming a reward from the customer's page (loyalty_reward_redeem);
     here they are found, marked used at the till, or cancelled to give the points back."""
 

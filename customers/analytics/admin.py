@@ -13,7 +13,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from core.admin import ReadOnlyAdminMixin
+from core.admin import GuardedChangeListMixin, ReadOnlyAdminMixin
 from customers.analytics.ops import (
     ACTIVE,
     analytics_run_abandoned,
@@ -60,7 +60,7 @@ def _parameter_rows(values: dict, prefix: str = ""):
 
 
 @admin.register(AnalyticsRun)
-class AnalyticsRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AnalyticsRunAdmin(GuardedChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Runs are written by the run itself (nightly, "Run now" or the analytics_run command);
     here they are only viewed."""
 

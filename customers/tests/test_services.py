@@ -429,3 +429,18 @@ def test_customer_tag_add_gives_a_unicode_slug():
     tag = services.customer_tag_add(customer=CustomerFactory(), name="Café crème", create=True)
 
     assert tag.slug == "café-crème"
+
+
+@pytest.mark.django_db
+def test_an_address_whose_country_was_cleared_can_still_be_verified_from_the_queue():
+    from customers.models import Address
+    from customers.tests.factories import AddressFactory, UserFactory
+
+    address = AddressFactory()
+    Address.objects.filter(pk=address.pk).update(country="")  # as the country migration may
+    address.refresh_from_db()
+
+    services.address_verify(address=address, verified_by=UserFactory(), notes="Called them")
+
+    address.refresh_from_db()
+    assert address.verification_status == "verified"

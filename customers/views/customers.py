@@ -162,12 +162,16 @@ def customer_notes(request, pk):
             raise PermissionDenied
         form = NoteForm(request.POST)
         if form.is_valid():
-            services.note_create(customer=customer, author=request.user, **form.cleaned_data)
-            form = None
-            if not request.htmx:
-                messages.success(request, "Note added.")
-                return redirect("customers:detail", pk=customer.pk)
-        elif not request.htmx:
+            try:
+                services.note_create(customer=customer, author=request.user, **form.cleaned_data)
+            except ValidationError as error:
+                form_add_service_error(form, error)
+            else:
+                form = None
+                if not request.htmx:
+                    messages.success(request, "Note added.")
+                    return redirect("customers:detail", pk=customer.pk)
+        if form is not None and not request.htmx:
             messages.error(request, "The note was not saved. " + form_errors_text(form))
             return redirect("customers:detail", pk=customer.pk)
     return render(request, "customers/partials/notes.html", notes_context(request, customer, form))
