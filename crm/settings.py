@@ -219,6 +219,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("CRM_LOGIN_COOLOFF_MINUTES", defau
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Lockouts are logged; the banner at every start of a command is not needed.
+AXES_VERBOSE = False
 # Behind proxies that set X-Forwarded-For, how many there are: the client's address is read
 # from that header instead of from the connection (which would be the proxy's).
 CRM_LOGIN_PROXY_COUNT = env.int("CRM_LOGIN_PROXY_COUNT", default=0)
