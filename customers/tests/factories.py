@@ -99,3 +99,20 @@ def customers_with_orders(count: int = 3) -> list[Customer]:
             )
         customers.append(customer)
     return customers
+
+
+def silent_run(*, minutes: int = 20, **fields):
+    """A nightly run whose worker was killed: still running on record (at 83% unless told
+    otherwise), with no sign of life for ``minutes``."""
+    from customers.models import AnalyticsRun
+
+    long_ago = timezone.now() - timedelta(minutes=minutes)
+    values = {
+        "as_of": timezone.localdate(),
+        "status": AnalyticsRun.Status.RUNNING,
+        "progress": 83,
+        "started_at": long_ago,
+        "heartbeat_at": long_ago,
+        **fields,
+    }
+    return AnalyticsRun.objects.create(**values)

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from customers.models import AnalyticsRun
-from customers.tests.factories import customers_with_orders
+from customers.tests.factories import customers_with_orders, silent_run
 
 pytestmark = pytest.mark.django_db
 
@@ -265,18 +265,9 @@ def test_progress_needs_the_view_permission(client_with_perms):
 
 
 def abandoned_run(**fields) -> AnalyticsRun:
-    """A run whose worker was killed at 83%: still running on record, silent for 20 minutes."""
-    long_ago = timezone.now() - timedelta(minutes=20)
-    run = AnalyticsRun.objects.create(
-        as_of=timezone.localdate(),
-        status=AnalyticsRun.Status.RUNNING,
-        progress=83,
-        current_step="write",
-        started_at=long_ago,
-        heartbeat_at=long_ago,
-        **fields,
-    )
-    AnalyticsRun.objects.filter(pk=run.pk).update(created_at=long_ago)
+    """A run whose worker was killed at 83%, listed as created when it started."""
+    run = silent_run(current_step="write", **fields)
+    AnalyticsRun.objects.filter(pk=run.pk).update(created_at=run.started_at)
     return AnalyticsRun.objects.get(pk=run.pk)
 
 

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from customers.models import AnalyticsRun, Customer
-from customers.tests.factories import CustomerFactory, customers_with_orders
+from customers.tests.factories import CustomerFactory, customers_with_orders, silent_run
 
 pytestmark = pytest.mark.django_db
 
@@ -107,14 +107,7 @@ def test_command_reports_the_drift_it_fixed():
 def test_command_is_not_held_up_by_an_abandoned_run(settings):
     settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT = 300
     customers_with_orders(2)
-    long_ago = timezone.now() - timedelta(minutes=30)
-    dead = AnalyticsRun.objects.create(
-        as_of=timezone.localdate(),
-        status=AnalyticsRun.Status.RUNNING,
-        progress=83,
-        started_at=long_ago,
-        heartbeat_at=long_ago,
-    )
+    dead = silent_run(minutes=30)
 
     call_command("analytics_run", stdout=StringIO())
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from customers.analytics import run as analytics
 from customers.models import AnalyticsRun, Customer
-from customers.tests.factories import CustomerFactory, OrderFactory
+from customers.tests.factories import CustomerFactory, OrderFactory, silent_run
 
 pytestmark = pytest.mark.django_db
 
@@ -307,15 +307,7 @@ def test_a_new_run_fails_the_abandoned_one_and_scores(settings):
     """A worker killed at 83% left its run running; the next run takes over and says so."""
     settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT = 300
     shop(3)
-    long_ago = timezone.now() - timedelta(minutes=20)
-    dead = AnalyticsRun.objects.create(
-        as_of=timezone.localdate(),
-        status=AnalyticsRun.Status.RUNNING,
-        progress=83,
-        current_step="write",
-        started_at=long_ago,
-        heartbeat_at=long_ago,
-    )
+    dead = silent_run(current_step="write")
 
     run = analytics.analytics_run()
 
@@ -329,15 +321,8 @@ def test_a_new_run_fails_the_abandoned_one_and_scores(settings):
 def test_a_run_restarted_after_its_worker_died_is_not_failed_as_abandoned(settings):
     settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT = 300
     shop(3)
-    long_ago = timezone.now() - timedelta(minutes=20)
-    restarted = AnalyticsRun.objects.create(
-        as_of=timezone.localdate(),
-        status=AnalyticsRun.Status.RUNNING,
-        progress=33,
-        step_timings={"aggregate": 0.1, "reconcile": 0.1},
-        started_at=long_ago,
-        heartbeat_at=long_ago,
-    )
+    restarted = silent_run(progress=33, step_timings={"aggregate": 0.1, "reconcile": 0.1})
+    long_ago = restarted.started_at
 
     run = analytics.analytics_run(run=restarted)
 

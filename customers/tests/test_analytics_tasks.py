@@ -24,7 +24,7 @@ from customers.analytics.tasks import analytics_nightly as analytics_nightly_tas
 from customers.analytics.tasks import analytics_run as analytics_run_task
 from customers.analytics.tasks import analytics_upkeep as analytics_upkeep_task
 from customers.models import AnalyticsRun, Customer
-from customers.tests.factories import CustomerFactory, customers_with_orders
+from customers.tests.factories import CustomerFactory, customers_with_orders, silent_run
 
 pytestmark = pytest.mark.django_db
 
@@ -138,15 +138,11 @@ def test_a_redelivered_run_for_a_date_already_scored_does_no_harm():
         customer.pk: (customer.rfm_segment, customer.churn_risk, customer.analytics_at)
         for customer in Customer.objects.all()
     }
-    long_ago = timezone.now() - timedelta(minutes=30)
-    interrupted = AnalyticsRun.objects.create(
+    interrupted = silent_run(
+        minutes=30,
         as_of=as_of,
-        status=AnalyticsRun.Status.RUNNING,
-        progress=83,
         current_step="write",
         step_timings={"aggregate": 0.1, "reconcile": 0.1, "rfm": 0.1, "churn": 0.1, "spend": 0.1},
-        started_at=long_ago,
-        heartbeat_at=long_ago,
     )
 
     assert analytics_run_task.delay(run_id=interrupted.pk).get() == interrupted.pk
@@ -178,14 +174,7 @@ def test_a_skipped_run_is_not_carried_out_when_its_message_comes_again():
 def test_nightly_task_is_not_held_up_by_an_abandoned_run(settings):
     settings.CRM_ANALYTICS_HEARTBEAT_TIMEOUT = 300
     customers_with_orders(2)
-    long_ago = timezone.now() - timedelta(minutes=30)
-    dead = AnalyticsRun.objects.create(
-        as_of=timezone.localdate(),
-        status=AnalyticsRun.Status.RUNNING,
-        progress=83,
-        started_at=long_ago,
-        heartbeat_at=long_ago,
-    )
+    dead = silent_run(minutes=30)
 
     analytics_nightly_task.delay()
 
