@@ -3,6 +3,11 @@
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
+from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import QuerySet
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.functional import cached_property
 
 
 class ReadOnlyAdminMixin:
@@ -19,6 +24,14 @@ class ReadOnlyAdminMixin:
         return False
 
 
+def _date_or_none(value: str):
+    """The date or date-time a filter value spells, if it spells one."""
+    try:
+        return parse_datetime(value) or parse_date(value)
+    except ValueError:  # well formed, but no such day
+        return None
+
+
 class GuardedChangeList(ChangeList):
     """A changelist that treats two more kinds of bad link as a bad filter (the admin's "?e=1"
     answer) instead of a server error: a NUL character in a filter value, which PostgreSQL
@@ -30,6 +43,13 @@ class GuardedChangeList(ChangeList):
     def get_filters(self, request):
         if any("\x00" in value for values in self.filter_params.values() for value in values):
             raise IncorrectLookupParameters("A filter value holds a NUL character.")
+        low, high = self.DATE_PARTS["year"]
+        for name, values in self.filter_params.items():
+            if name.endswith(("__gte", "__gt", "__lte", "__lt")):
+                for value in values:
+                    moment = _date_or_none(value)
+                    if moment is not None and not low <= moment.year <= high:
+                        raise IncorrectLookupParameters(f"{name}: year out of range.")
         if self.date_hierarchy:
             for part, (low, high) in self.DATE_PARTS.items():
                 for value in self.filter_params.get(f"{self.date_hierarchy}__{part}", []):
@@ -38,8 +58,40 @@ class GuardedChangeList(ChangeList):
         return super().get_filters(request)
 
 
+class EstimatedCountPaginator(Paginator):
+    """Counts exactly, except a whole big table on PostgreSQL (no filter, no search), whose row
+    count comes from the planner's statistics, kept by autovacuum and ANALYZE: counting ten
+    million orders on every page of the admin took half a second. Past ESTIMATE_FROM rows the
+    last page may be a little off; the admin shows such counts as "about"."""
+
+    ESTIMATE_FROM = 100_000
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        if (
+            isinstance(queryset, QuerySet)
+            and connection.vendor == "postgresql"
+            and not queryset.query.where
+        ):
+            table = queryset.model._meta.db_table
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table]
+                )
+                row = cursor.fetchone()
+            if row and row[0] >= self.ESTIMATE_FROM:
+                self.estimated = True
+                return int(row[0])
+        return super().count
+
+    estimated = False
+
+
 class GuardedChangeListMixin:
     """Every CRM changelist uses GuardedChangeList."""
+
+    paginator = EstimatedCountPaginator
 
     def get_changelist(self, request, **kwargs):
         return GuardedChangeList

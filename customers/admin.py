@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django_countries.filters import CountryFilter
 
@@ -72,11 +73,12 @@ class CustomerAdmin(GuardedChangeListMixin, admin.ModelAdmin):
         "accepts_email",
         "accepts_sms",
         "rfm_segment",
+        # A date filter, not a date hierarchy: its years are a DISTINCT over every customer.
+        ("created_at", admin.DateFieldListFilter),
     )
     search_fields = ("first_name", "last_name", "email", "phone", "external_id", "company")
     show_full_result_count = False
     list_per_page = 50
-    date_hierarchy = "created_at"
     formfield_overrides = {models.JSONField: {"form_class": JSONTextField}}
     inlines = (AddressInline, CustomerTagInline, NoteInline)
     readonly_fields = (
@@ -206,12 +208,13 @@ class OrderAdminForm(forms.ModelForm):
 class OrderAdmin(GuardedChangeListMixin, admin.ModelAdmin):
     form = OrderAdminForm
     list_display = ("number", "customer", "status", "placed_at", "total", "currency", "item_count")
-    list_filter = ("status", "channel", "payment_method")
-    search_fields = ("number", "customer__email", "customer__last_name", "customer__external_id")
+    list_filter = ("status", ("placed_at", admin.DateFieldListFilter), "channel", "payment_method")
+    # Searched by get_search_results: an order number, a customer's email or external id.
+    search_fields = ("number",)
     list_select_related = ("customer",)
     autocomplete_fields = ("customer",)
     show_full_result_count = False
-    date_hierarchy = "placed_at"
+    # No date hierarchy (a DISTINCT over ten million orders on each page): a date filter instead.
     inlines = (OrderItemInline, OrderStatusChangeInline)
     readonly_fields = ("delivered_at", "created_at", "updated_at")
     actions = ("mark_delivered",)
@@ -254,6 +257,17 @@ class OrderAdmin(GuardedChangeListMixin, admin.ModelAdmin):
             *protected,
         ]
         return deleted, counts, perms_needed, protected
+
+    def get_search_results(self, request, queryset, search_term):
+        """An order number, or a customer's email or external id, each found through an index:
+        a substring search over ten million orders and their customers took half a minute."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        customers = Customer.objects.filter(
+            Q(email=services.normalize_email(term)) | Q(external_id=term)
+        ).values_list("pk", flat=True)[:100]
+        return queryset.filter(Q(number=term) | Q(customer_id__in=list(customers))), False
 
     @admin.action(description="Mark selected orders delivered", permissions=["change"])
     def mark_delivered(self, request, queryset):

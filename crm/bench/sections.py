@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from django.db import DatabaseError, connection, transaction
 
 from crm.bench.dataset import DatasetSpec, peak_rss_mb
+from crm.bench.pages import measure_pages, summarize_pages
 from customers.analytics.vocabulary import DEFAULT_MODEL
 from customers.models import AnalyticsRun
 
@@ -213,5 +214,15 @@ SECTIONS: dict[str, Section] = {
         ),
         measure=measure_analytics,
         summarize=summarize_analytics,
+    ),
+    "pages": Section(
+        name="pages",
+        description=(
+            "The staff pages, the dashboard and the admin changelists (median of several "
+            "requests after a warm-up, DEBUG off, with their query counts), and one order "
+            "delivery and return with loyalty connected."
+        ),
+        measure=measure_pages,
+        summarize=summarize_pages,
     ),
 }

@@ -131,3 +131,43 @@ def test_production_settings_need_a_secret_key_and_pass_deploy_checks():
     }
     deploy = _manage("check", "--deploy", "--fail-level", "WARNING", env=production)
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+
+
+@pytest.mark.django_db
+def test_order_admin_finds_an_order_by_number_email_or_external_id(admin_client):
+    from customers.tests.factories import CustomerFactory, OrderFactory
+
+    ada = CustomerFactory(email="ada@example.com", external_id="POS-7")
+    mine = OrderFactory(customer=ada, number="A-100")
+    other = OrderFactory(number="B-200")
+    url = reverse("admin:customers_order_changelist")
+
+    def found(term):
+        return {order.pk for order in admin_client.get(url, {"q": term}).context["cl"].result_list}
+
+    assert found("B-200") == {other.pk}
+    assert found("ADA@example.com") == {mine.pk}
+    assert found("POS-7") == {mine.pk}
+    assert found("nothing") == set()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_an_unfiltered_big_table_is_counted_from_the_statistics(admin_client, monkeypatch):
+    from django.db import connection
+
+    from core.admin import EstimatedCountPaginator
+    from customers.tests.factories import OrderFactory
+
+    OrderFactory.create_batch(3)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE customers_order")
+    monkeypatch.setattr(EstimatedCountPaginator, "ESTIMATE_FROM", 1)
+    url = reverse("admin:customers_order_changelist")
+
+    everything = admin_client.get(url)
+    filtered = admin_client.get(url, {"status__exact": "pending"})
+
+    assert everything.context["cl"].paginator.estimated
+    assert "about 3 orders" in everything.content.decode()
+    assert not filtered.context["cl"].paginator.estimated
