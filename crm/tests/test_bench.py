@@ -16,7 +16,7 @@ from django.db.models import Count
 
 from crm.bench import databases
 from crm.bench.dataset import DatasetSpec, build_dataset
-from crm.bench.sections import measure_analytics, summarize_analytics
+from crm.bench.sections import REFERENCE_CUSTOMERS, measure_analytics, summarize_analytics
 from crm.management.commands.bench import sizes_type
 from customers.models import Customer, Order
 from customers.stats import customer_stats_recompute
@@ -166,3 +166,23 @@ def test_bench_command_prints_the_documented_report_and_reuses_a_kept_data_set()
     next_night = dt.date.fromisoformat(measured["as_of"]) + dt.timedelta(days=1)
     assert again["sections"]["analytics"]["sizes"]["300"]["as_of"] == next_night.isoformat()
     assert not databases.database_exists(name)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_pages_measurement_times_every_page_and_the_delivery_path():
+    from crm.bench.pages import PAGES, measure_pages, summarize_pages
+
+    build_dataset(TINY)
+    measure_analytics(TINY)
+
+    result = measure_pages(TINY)
+
+    assert result["status"] == "succeeded"
+    assert set(result["pages"]) == {page.key for page in PAGES}
+    assert {page["status"] for page in result["pages"].values()} == {200}
+    assert all(page["queries"] > 0 and page["median_ms"] > 0 for page in result["pages"].values())
+    assert result["delivery_path"]["delivery"]["queries"] == 11
+    assert result["delivery_path"]["return"]["queries"] == 12
+    budgets = summarize_pages({REFERENCE_CUSTOMERS: result})["budgets"]
+    assert budgets["delivery_queries"] == {"budget": 12, "measured": 11, "passed": True}
