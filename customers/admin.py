@@ -280,10 +280,12 @@ class OrderAdmin(GuardedChangeListMixin, admin.ModelAdmin):
             Customer.objects.alias(email_lower=Lower("email"))
             .exclude(email="")
             .filter(email_lower=services.normalize_email(term))
+            .order_by()
             .values_list("pk", flat=True)
             .union(
                 Customer.objects.exclude(external_id="")
                 .filter(external_id=term)
+                .order_by()
                 .values_list("pk", flat=True)
             )
         )

@@ -9,6 +9,7 @@ from crispy_forms.layout import Column, Div, Layout, Row
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django_filters.widgets import BooleanWidget
 
@@ -330,7 +331,11 @@ class CustomerFilter(django_filters.FilterSet):
         if not LETTERS.search(value) and len(all_digits) >= PHONE_MIN_DIGITS:
             # A number typed in groups ("555 01") also matches as one run of digits.
             every_word |= Q(phone__icontains=all_digits)
-        return queryset.filter(every_word)
+        # Matches are found through the trigram indexes, then sorted by name: ordered by the
+        # name index itself, PostgreSQL would walk it through every customer until a page of
+        # matches turned up (1.7 s for a common last name at a million customers). A sort the
+        # user picks replaces this order.
+        return queryset.filter(every_word).order_by(Lower("last_name"), Lower("first_name"), "id")
 
     def filter_tags(self, queryset: QuerySet, name: str, value) -> QuerySet:
         if not value:
