@@ -91,16 +91,16 @@ class EstimatedCountPaginator(Paginator):
 class GuardedChangeListMixin:
     """Every CRM changelist uses GuardedChangeList."""
 
-    paginator = EstimatedCountPaginator
-
     def get_changelist(self, request, **kwargs):
         return GuardedChangeList
 
 
 class ReadOnlyAdmin(GuardedChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    """A read-only changelist for a big table: no full count on every page."""
+    """A read-only changelist for a big table: no full count on every page, and the unfiltered
+    count from the planner's statistics."""
 
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
 
 class ChangedByActionsMixin:

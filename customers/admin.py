@@ -10,7 +10,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django_countries.filters import CountryFilter
 
-from core.admin import GuardedChangeListMixin, ReadOnlyAdminMixin
+from core.admin import EstimatedCountPaginator, GuardedChangeListMixin, ReadOnlyAdminMixin
 from core.forms import error_text
 from customers import services
 from customers.forms import JSONTextField
@@ -81,6 +81,7 @@ class CustomerAdmin(GuardedChangeListMixin, admin.ModelAdmin):
     # Each backed by a trigram index on PostgreSQL (customers/0002); company has none.
     search_fields = ("first_name", "last_name", "email", "phone", "external_id")
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     list_per_page = 50
     formfield_overrides = {models.JSONField: {"form_class": JSONTextField}}
     inlines = (AddressInline, CustomerTagInline, NoteInline)
@@ -222,6 +223,7 @@ class OrderAdmin(GuardedChangeListMixin, admin.ModelAdmin):
     list_filter = ("status", ("placed_at", admin.DateFieldListFilter), "channel", "payment_method")
     # Searched by get_search_results: an order number, a customer's email or external id.
     search_fields = ("number",)
+    paginator = EstimatedCountPaginator
     list_select_related = ("customer",)
     autocomplete_fields = ("customer",)
     show_full_result_count = False
