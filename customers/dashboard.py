@@ -22,6 +22,7 @@ from core import registry
 from core.visibility import customers_visible_to, orders_visible_to
 from customers import selectors
 from customers.models import Customer, Order
+from customers.sales import SalesRollup, by_month, sales_rollup
 
 ACTIVE_DAYS = 30
 NEW_DAYS = 30
@@ -103,48 +104,78 @@ def follow_up_counts(user, *, today: date | None = None) -> dict[str, int]:
     )
 
 
+def _rollup_days(rollup: SalesRollup, window: MonthWindow) -> list:
+    first, end = window.months[0], timezone.localtime(window.end).date()
+    return [day for day in rollup.days if first <= day.day < end]
+
+
 def revenue_by_month(
-    orders: QuerySet[Order], *, now: datetime | None = None, months: int = CHART_MONTHS
+    orders: QuerySet[Order],
+    *,
+    now: datetime | None = None,
+    months: int = CHART_MONTHS,
+    rollup: SalesRollup | None = None,
 ) -> list[dict]:
     """Revenue and number of delivered orders per month, by the month the order was placed.
 
     Every month of the window is present, oldest first, with zeros where nothing was delivered.
+    The days the nightly sales rollup covers come from it; the days since are counted from the
+    orders (two queries whatever the number of orders).
     """
     window = MonthWindow.ending_at(now or timezone.now(), months)
+    rollup = rollup or sales_rollup(start=window.months[0])
     rows = (
         orders.filter(
-            status=Order.Status.DELIVERED, placed_at__gte=window.start, placed_at__lt=window.end
+            status=Order.Status.DELIVERED,
+            placed_at__gte=max(window.start, rollup.live_since()),
+            placed_at__lt=window.end,
         )
         .annotate(month=TruncMonth("placed_at", output_field=DateField()))
         .values("month")
         .annotate(revenue=Sum("total"), orders=Count("id"))
         .order_by("month")
     )
-    by_month = {row["month"]: row for row in rows}
+    days = _rollup_days(rollup, window)
+    revenue = by_month([(day.day, day.revenue) for day in days])
+    counts = by_month([(day.day, day.orders) for day in days])
+    for row in rows:
+        revenue[row["month"]] = revenue.get(row["month"], 0) + row["revenue"]
+        counts[row["month"]] = counts.get(row["month"], 0) + row["orders"]
     return [
         {
             "month": month,
-            "revenue": _cents(by_month[month]["revenue"]) if month in by_month else Decimal("0.00"),
-            "orders": by_month[month]["orders"] if month in by_month else 0,
+            "revenue": _cents(revenue[month]) if month in revenue else Decimal("0.00"),
+            "orders": counts.get(month, 0),
         }
         for month in window.months
     ]
 
 
 def new_customers_by_month(
-    customers: QuerySet[Customer], *, now: datetime | None = None, months: int = CHART_MONTHS
+    customers: QuerySet[Customer],
+    *,
+    now: datetime | None = None,
+    months: int = CHART_MONTHS,
+    rollup: SalesRollup | None = None,
 ) -> list[dict]:
-    """Customers whose first delivered order was placed in each month, zeros included."""
+    """Customers whose first delivered order was placed in each month, zeros included: the
+    rollup's days, then the customers counted live since."""
     window = MonthWindow.ending_at(now or timezone.now(), months)
+    rollup = rollup or sales_rollup(start=window.months[0])
     rows = (
-        customers.filter(first_order_at__gte=window.start, first_order_at__lt=window.end)
+        customers.filter(
+            first_order_at__gte=max(window.start, rollup.live_since()),
+            first_order_at__lt=window.end,
+        )
         .annotate(month=TruncMonth("first_order_at", output_field=DateField()))
         .values("month")
         .annotate(customers=Count("id"))
         .order_by("month")
     )
-    by_month = {row["month"]: row["customers"] for row in rows}
-    return [{"month": month, "customers": by_month.get(month, 0)} for month in window.months]
+    counts = by_month([(day.day, day.new_customers) for day in _rollup_days(rollup, window)])
+    for row in rows:
+        counts[row["month"]] = counts.get(row["month"], 0) + row["customers"]
+    return [{"month": month, "customers": counts.get(month, 0)} for month in window.months]
 
 
 def top_customers(
@@ -177,10 +208,20 @@ def addresses_card(request: HttpRequest) -> dict:
     return {"addresses": selectors.address_verification_counts(request.user)}
 
 
+def _rollup_for(request: HttpRequest) -> SalesRollup:
+    """The sales rollup of the chart window, read once per request for the two charts."""
+    if not hasattr(request, "_crm_sales_rollup"):
+        first = MonthWindow.ending_at(timezone.now(), CHART_MONTHS).months[0]
+        request._crm_sales_rollup = sales_rollup(start=first)
+    return request._crm_sales_rollup
+
+
 def revenue_chart_card(request: HttpRequest) -> dict:
-    series = revenue_by_month(orders_visible_to(request.user))
+    rollup = _rollup_for(request)
+    series = revenue_by_month(orders_visible_to(request.user), rollup=rollup)
     return {
         "series": series,
+        "rollup": rollup,
         "chart": {
             **_chart_months(series),
             # Strings keep the exact amounts; the chart script turns them into numbers.
@@ -192,9 +233,11 @@ def revenue_chart_card(request: HttpRequest) -> dict:
 
 
 def new_customers_chart_card(request: HttpRequest) -> dict:
-    series = new_customers_by_month(customers_visible_to(request.user))
+    rollup = _rollup_for(request)
+    series = new_customers_by_month(customers_visible_to(request.user), rollup=rollup)
     return {
         "series": series,
+        "rollup": rollup,
         "chart": {**_chart_months(series), "customers": [row["customers"] for row in series]},
     }
 

@@ -363,6 +363,8 @@ class Customer(CrmModel):
             models.Index(fields=["total_spent"], name="customer_total_spent_idx"),
             models.Index(fields=["order_count"], name="customer_order_count_idx"),
             models.Index(fields=["last_order_at"], name="customer_last_order_idx"),
+            # The dashboard counts the customers who first bought since the last sales rollup.
+            models.Index(fields=["first_order_at"], name="customer_first_order_idx"),
         ]
 
     def __str__(self) -> str:
@@ -942,3 +944,23 @@ class AnalyticsRun(models.Model):
         timings = self.step_timings or {}
         rank = {step: index for index, step in enumerate(self.STEPS)}
         return sorted(timings.items(), key=lambda item: rank.get(item[0], len(rank)))
+
+
+class SalesDay(models.Model):
+    """One day of the shop's sales, by the day orders were placed (in the shop's time zone):
+    revenue and number of delivered orders, and customers whose first delivered order was placed
+    that day. Rebuilt every night (customers.sales) for the days before ``rebuilt_on``; the
+    dashboard reads them for those days and counts the days since from the orders, live."""
+
+    day = models.DateField(primary_key=True)
+    revenue = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    orders = models.PositiveIntegerField(default=0)
+    new_customers = models.PositiveIntegerField(default=0)
+    rebuilt_on = models.DateField(help_text="The rebuild covered the days before this one.")
+    rebuilt_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["day"]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.orders} orders, {self.revenue}"

@@ -37,6 +37,7 @@ from customers.analytics.ops import (
 )
 from customers.analytics.vocabulary import DEFAULT_MODEL, PROSPECT
 from customers.models import AnalyticsRun, Customer, Order
+from customers.sales import sales_days_rebuild
 from customers.selectors import rfm_segment_tally
 from customers.stats import StatsSummary, customer_stats_recompute
 
@@ -280,8 +281,9 @@ def analytics_upkeep(run: AnalyticsRun) -> float | None:
     """The nightly chain's second link: after a run that rewrote scores, refresh the customer
     table's planner statistics and, outside a transaction, vacuum it, so that the morning's
     searches and counts plan on the new segments and read the table's visibility map instead of
-    visiting every page. Autovacuum would get there, at a moment of its choosing. Records the
-    seconds as the run's "upkeep" step and returns them; does nothing for a run that did not
+    visiting every page. Autovacuum would get there, at a moment of its choosing. Then rebuilds
+    the sales rollup (customers.sales) the dashboard's charts read. Records the seconds of both
+    as the run's "upkeep" step and returns them; does nothing for a run that did not
     succeed."""
     if run.status != AnalyticsRun.Status.SUCCEEDED:
         return None
@@ -290,6 +292,7 @@ def analytics_upkeep(run: AnalyticsRun) -> float | None:
     vacuum = connection.vendor == "postgresql" and not connection.in_atomic_block
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM (ANALYZE) {table}" if vacuum else f"ANALYZE {table}")
+    sales_days_rebuild()  # the dashboard's charts read the days before today from it
     seconds = round(time.perf_counter() - started, 3)
     run.step_timings = {**run.step_timings, "upkeep": seconds}
     AnalyticsRun.objects.filter(pk=run.pk).update(step_timings=run.step_timings)
