@@ -65,6 +65,7 @@ class EstimatedCountPaginator(Paginator):
     last page may be a little off; the admin shows such counts as "about"."""
 
     ESTIMATE_FROM = 100_000
+    estimated = False  # set when the count came from the statistics
 
     @cached_property
     def count(self) -> int:
@@ -84,8 +85,6 @@ class EstimatedCountPaginator(Paginator):
                 self.estimated = True
                 return int(row[0])
         return super().count
-
-    estimated = False
 
 
 class GuardedChangeListMixin:

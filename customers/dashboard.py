@@ -7,7 +7,7 @@ placed.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -22,7 +22,7 @@ from core import registry
 from core.visibility import customers_visible_to, orders_visible_to
 from customers import selectors
 from customers.models import Customer, Order
-from customers.sales import SalesRollup, by_month, sales_rollup
+from customers.sales import SalesRollup, by_month, sales_rollup, start_of_day
 
 ACTIVE_DAYS = 30
 NEW_DAYS = 30
@@ -49,11 +49,7 @@ class MonthWindow:
         firsts = [
             date(index // 12, index % 12 + 1, 1) for index in range(last - count + 1, last + 2)
         ]
-        return cls(months=firsts[:-1], start=_midnight(firsts[0]), end=_midnight(firsts[-1]))
-
-
-def _midnight(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
+        return cls(months=firsts[:-1], start=start_of_day(firsts[0]), end=start_of_day(firsts[-1]))
 
 
 def _cents(value: Decimal | None) -> Decimal | None:

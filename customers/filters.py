@@ -1,7 +1,7 @@
 """Filters for the staff customer list: every value lives in the query string."""
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 import django_filters
 from crispy_forms.helper import FormHelper
@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_filters.widgets import BooleanWidget
 
 from customers.models import Customer, CustomerTag, Tag
+from customers.sales import start_of_day
 
 # More words than this are ignored, so one search box cannot build an unbounded query.
 SEARCH_MAX_WORDS = 8
@@ -54,11 +55,6 @@ SORT_CHOICES = [
 ]
 # Customers without orders or scores sort after the rest in both directions.
 NULLABLE_SORT_COLUMNS = frozenset({"last_order_at", "churn_risk"})
-
-
-def start_of_day(day: date) -> datetime:
-    """Midnight at the start of ``day`` in the current time zone."""
-    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 class AnyYesNoWidget(BooleanWidget):

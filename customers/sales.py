@@ -20,7 +20,8 @@ from django.utils import timezone
 from customers.models import Customer, Order, SalesDay
 
 
-def _start_of(day: date) -> datetime:
+def start_of_day(day: date) -> datetime:
+    """Midnight at the start of ``day`` in the current time zone."""
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
@@ -29,7 +30,7 @@ def sales_days_rebuild(*, today: date | None = None) -> int:
     """Rebuild the rollup for every day before ``today`` (default: today in the shop's time
     zone), in one transaction: readers see the old rollup or the new one. Returns the days."""
     today = today or timezone.localdate()
-    before = _start_of(today)
+    before = start_of_day(today)
     days: dict[date, SalesDay] = {}
     now = timezone.now()
 
@@ -69,7 +70,7 @@ class SalesRollup:
     rebuilt_at: datetime | None
 
     def live_since(self) -> datetime:
-        return _start_of(self.live_from)
+        return start_of_day(self.live_from)
 
 
 def sales_rollup(*, start: date) -> SalesRollup:

@@ -3,7 +3,7 @@ that follows a run's progress."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import quote, unquote
+from django.contrib.admin.utils import flatten_fieldsets, quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -109,27 +109,7 @@ class AnalyticsRunAdmin(GuardedChangeListMixin, ReadOnlyAdminMixin, admin.ModelA
         ("Timing", {"fields": (("started_at", "finished_at"), "duration", "timings")}),
         ("Error", {"fields": ("error_text",)}),
     )
-    readonly_fields = (
-        "as_of",
-        "model_name",
-        "run_status",
-        "progress_summary",
-        "last_sign_of_life",
-        "task_id",
-        "customers_scored",
-        "customers_with_orders",
-        "fitted_parameters",
-        "log_likelihood",
-        "fallback_used",
-        "fallback_reason",
-        "drift_count",
-        "segments",
-        "started_at",
-        "finished_at",
-        "duration",
-        "timings",
-        "error_text",
-    )
+    readonly_fields = flatten_fieldsets(fieldsets)  # a run is written by the run alone
 
     # Columns and fields ---------------------------------------------------------------------
 
