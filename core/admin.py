@@ -3,11 +3,9 @@
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
-from django.core.paginator import Paginator
-from django.db import connection
-from django.db.models import QuerySet
 from django.utils.dateparse import parse_date, parse_datetime
-from django.utils.functional import cached_property
+
+from core.paginators import EstimatedCountPaginator
 
 
 class ReadOnlyAdminMixin:
@@ -58,35 +56,6 @@ class GuardedChangeList(ChangeList):
         return super().get_filters(request)
 
 
-class EstimatedCountPaginator(Paginator):
-    """Counts exactly, except a whole big table on PostgreSQL (no filter, no search), whose row
-    count comes from the planner's statistics, kept by autovacuum and ANALYZE: counting ten
-    million orders on every page of the admin took half a second. Past ESTIMATE_FROM rows the
-    last page may be a little off; the admin shows such counts as "about"."""
-
-    ESTIMATE_FROM = 100_000
-    estimated = False  # set when the count came from the statistics
-
-    @cached_property
-    def count(self) -> int:
-        queryset = self.object_list
-        if (
-            isinstance(queryset, QuerySet)
-            and connection.vendor == "postgresql"
-            and not queryset.query.where
-        ):
-            table = queryset.model._meta.db_table
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table]
-                )
-                row = cursor.fetchone()
-            if row and row[0] >= self.ESTIMATE_FROM:
-                self.estimated = True
-                return int(row[0])
-        return super().count
-
-
 class GuardedChangeListMixin:
     """Every CRM changelist uses GuardedChangeList."""
 
@@ -95,8 +64,8 @@ class GuardedChangeListMixin:
 
 
 class ReadOnlyAdmin(GuardedChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    """A read-only changelist for a big table: no full count on every page, and the unfiltered
-    count from the planner's statistics."""
+    """A read-only changelist for a big table: no full count on every page, the unfiltered count
+    from the planner's statistics and any other count capped (core/paginators.py)."""
 
     show_full_result_count = False
     paginator = EstimatedCountPaginator

@@ -201,6 +201,11 @@ PHONENUMBER_DB_FORMAT = "E164"
 CRM_CURRENCY = env.str("CRM_CURRENCY", default="USD")
 CRM_NAME = env.str("CRM_NAME", default="Retail CRM")
 SMS_BACKEND = env.str("SMS_BACKEND", default="console")
+# Lists count their matches up to this many and then say "1,000+" (core/paginators.py): a count
+# to the end of a search matching 200,000 customers took hundreds of milliseconds on every page.
+CRM_LIST_COUNT_CAP = env.int("CRM_LIST_COUNT_CAP", default=1000)
+if CRM_LIST_COUNT_CAP < 1:
+    raise ImproperlyConfigured(f"CRM_LIST_COUNT_CAP must be 1 or more, not {CRM_LIST_COUNT_CAP}.")
 
 # --- Input limits (customers/models.py; docs/architecture.md "Validation") ----------------------
 # The longest note body, in characters; a longer one is refused with a message saying the limit.

@@ -14,7 +14,7 @@ from customers.tests.factories import CustomerFactory, NoteFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 FOLLOW_UPS_URL = reverse("customers:follow_ups")
-# Session, user, user permissions, group permissions, page count, page rows.
+# Session, user, user permissions, group permissions, page count (up to the cap), page rows.
 FOLLOW_UPS_QUERIES = 6
 
 
@@ -133,6 +133,32 @@ def test_paginated_25_per_page(viewer):
     assert beyond.context["page_obj"].number == 2
 
 
+def test_more_follow_ups_than_the_cap_are_shown_as_the_cap_and_a_plus(viewer, settings):
+    settings.CRM_LIST_COUNT_CAP = 26
+    notes = [due_note(days_ago=40 - n) for n in range(30)]
+
+    first = viewer.get(FOLLOW_UPS_URL)
+    past_the_cap = viewer.get(FOLLOW_UPS_URL, {"page": 3})
+
+    body = first.content.decode()
+    assert "26+ open, due by" in body
+    assert "Page 1 of 2+<" in body
+    assert past_the_cap.context["page_obj"].number == 2
+    assert [n.pk for n in past_the_cap.context["notes"]] == [notes[25].pk]
+
+
+def test_the_count_of_follow_ups_has_a_thousands_separator(viewer, settings):
+    settings.CRM_LIST_COUNT_CAP = 2000
+    customer, today = CustomerFactory(), timezone.localdate()
+    Note.objects.bulk_create(
+        Note(customer=customer, body=f"Call {n}", follow_up_on=today) for n in range(1001)
+    )
+
+    body = viewer.get(FOLLOW_UPS_URL).content.decode()
+
+    assert "1,001 open, due by" in body
+
+
 def test_nothing_due_empty_state(viewer):
     due_note(done=True)
 
@@ -167,15 +193,18 @@ def test_staff_groups_with_view_note_see_the_list(client_in_group, group):
     assert "Quackenbush" in response.content.decode()
 
 
-def test_query_count_is_pinned(viewer, django_assert_max_num_queries):
+def test_query_count_is_pinned(viewer, assert_queries):
     author = UserFactory()
     for n in range(30):
         due_note(days_ago=n, author=author)
 
-    with django_assert_max_num_queries(FOLLOW_UPS_QUERIES):
+    with assert_queries(FOLLOW_UPS_QUERIES) as queries:
         response = viewer.get(FOLLOW_UPS_URL)
 
     assert len(response.context["notes"]) == 25
+    count = queries.captured_queries[4]["sql"]
+    assert count.startswith("SELECT COUNT(*) FROM (SELECT")
+    assert "LIMIT 1001" in count
 
 
 def test_query_count_does_not_grow_with_the_rows(viewer):

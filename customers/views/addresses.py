@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from django.views.generic import ListView
 
 from core.forms import form_add_service_error
+from core.paginators import EstimatedCountPaginator
 from core.visibility import addresses_visible_to
 from customers import selectors, services
 from customers.forms import AddressRejectForm, AddressVerifyForm
@@ -52,6 +53,7 @@ class AddressQueueView(PermissionRequiredMixin, ForgivingPaginationMixin, ListVi
     template_name = "customers/address_queue.html"
     context_object_name = "addresses"
     paginate_by = 25
+    paginator_class = EstimatedCountPaginator
 
     # Set when a plain POST failed validation: that row is shown with its bound form.
     failed_address: Address | None = None

@@ -4,6 +4,7 @@ from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.utils import timezone
 from django.views.generic import ListView
 
+from core.paginators import EstimatedCountPaginator
 from customers import selectors
 from customers.views.mixins import ForgivingPaginationMixin
 
@@ -13,6 +14,7 @@ class FollowUpListView(PermissionRequiredMixin, ForgivingPaginationMixin, ListVi
     template_name = "customers/follow_ups.html"
     context_object_name = "notes"
     paginate_by = 25
+    paginator_class = EstimatedCountPaginator
 
     def get_queryset(self):
         self.today = timezone.localdate()

@@ -1,6 +1,7 @@
 class ForgivingPaginationMixin:
     """A page number past the end (a bookmark, a list that shrank since the link was made, the
-    last item of the last page just handled) shows the last page instead of a 404."""
+    last item of the last page just handled, a page beyond a capped count) shows the last page
+    instead of a 404."""
 
     def paginate_queryset(self, queryset, page_size):
         paginator = self.get_paginator(queryset, page_size)

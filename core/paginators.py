@@ -1,0 +1,73 @@
+"""Paginators for lists that may hold millions of rows: a count that costs the same whatever the
+size of the table, and deep pages that skip the rows before them by their ids alone."""
+
+from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db import connection
+from django.db.models import QuerySet
+from django.utils.functional import cached_property
+
+
+class EstimatedCountPaginator(Paginator):
+    """Counts a whole big table on PostgreSQL (no filter, no search) from the planner's
+    statistics, kept by autovacuum and ANALYZE: counting ten million orders on every page of the
+    admin took half a second. Past ESTIMATE_FROM rows the last page may be a little off; such a
+    count is shown as "about" (``estimated``).
+
+    Any other list counts at most CRM_LIST_COUNT_CAP + 1 rows: a search matching 200,000
+    customers is not counted to the end on every page. When more match, ``count`` is the cap,
+    ``capped`` is set and only the pages within the cap exist; the pages say "1,000+"."""
+
+    ESTIMATE_FROM = 100_000
+    estimated = False  # set when the count came from the statistics
+    capped = False  # set when more rows match than the count went up to
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        if not isinstance(queryset, QuerySet) or queryset.query.is_sliced:
+            return super().count
+        if connection.vendor == "postgresql" and not queryset.query.where:
+            estimate = self._table_estimate(queryset.model._meta.db_table)
+            if estimate >= self.ESTIMATE_FROM:
+                self.estimated = True
+                return estimate
+        cap = settings.CRM_LIST_COUNT_CAP
+        # SELECT COUNT(*) FROM (SELECT ... LIMIT cap + 1): no ORDER BY, so no sort to count.
+        counted = queryset.order_by()[: cap + 1].count()
+        if counted > cap:
+            self.capped = True
+            return cap
+        return counted
+
+    @staticmethod
+    def _table_estimate(table: str) -> int:
+        """The planner's row count of ``table``; -1 before its first ANALYZE."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table]
+            )
+            row = cursor.fetchone()
+        return int(row[0]) if row else -1
+
+
+class IdsFirstPaginator(EstimatedCountPaginator):
+    """Fetches a page in two steps: the primary keys of the page, in the list's order, then the
+    rows of those keys (with the queryset's joins and prefetches), put back in that order. To
+    reach page 500 the database then skips 12,475 narrow rows, only index entries when the
+    order's index holds the primary key (an index-only scan), instead of 12,475 whole rows; it
+    costs one more query per page."""
+
+    def page(self, number) -> Page:
+        page = super().page(number)
+        if isinstance(self.object_list, QuerySet):
+            page.object_list = self._rows_in_order(page.object_list)
+        return page
+
+    def _rows_in_order(self, page_rows: QuerySet) -> list:
+        ids = list(page_rows.prefetch_related(None).values_list("pk", flat=True))
+        if not ids:
+            return []
+        # The list's filters stay: a row changed since the first query is left out, not shown.
+        rows = {row.pk: row for row in self.object_list.order_by().filter(pk__in=ids)}
+        return [rows[pk] for pk in ids if pk in rows]
