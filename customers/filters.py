@@ -13,7 +13,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django_filters.widgets import BooleanWidget
 
-from customers.models import Customer, CustomerTag, Tag
+from customers.models import Customer, CustomerScore, CustomerTag, Tag
 from customers.sales import start_of_day
 
 # More words than this are ignored, so one search box cannot build an unbounded query.
@@ -37,8 +37,12 @@ SORT_COLUMNS: dict[str, tuple[str, ...]] = {
     "order_count": ("order_count",),
     "last_order_at": ("last_order_at",),
     "created_at": ("created_at",),
-    "churn_risk": ("churn_risk",),
+    "churn_risk": ("score__churn_risk",),
+    "predicted_clv": ("score__predicted_clv",),
 }
+# Sorting by a score lists the customers the last nightly run scored, in the order of the score
+# copy's index (customers.models.CustomerScore); the others have no such score.
+SCORE_SORTS = frozenset({"churn_risk", "predicted_clv"})
 SORT_CHOICES = [
     ("name", "Name, A to Z"),
     ("-name", "Name, Z to A"),
@@ -50,11 +54,13 @@ SORT_CHOICES = [
     ("last_order_at", "Last order, oldest first"),
     ("-churn_risk", "Churn risk, highest first"),
     ("churn_risk", "Churn risk, lowest first"),
+    ("-predicted_clv", "Predicted value, highest first"),
+    ("predicted_clv", "Predicted value, lowest first"),
     ("-created_at", "Newest customers first"),
     ("created_at", "Oldest customers first"),
 ]
-# Customers without orders or scores sort after the rest in both directions.
-NULLABLE_SORT_COLUMNS = frozenset({"last_order_at", "churn_risk"})
+# Customers without orders sort after the rest in both directions.
+NULLABLE_SORT_COLUMNS = frozenset({"last_order_at"})
 
 
 class AnyYesNoWidget(BooleanWidget):
@@ -91,6 +97,8 @@ class CustomerOrderingFilter(django_filters.OrderingFilter):
             return qs
         param = value[0]
         descending = param.startswith("-")
+        if param.removeprefix("-") in SCORE_SORTS:
+            qs = qs.filter(score__isnull=False)
         columns = (*SORT_COLUMNS[param.removeprefix("-")], "id")
         ordering = []
         for column in columns:
@@ -255,12 +263,13 @@ class CustomerFilter(django_filters.FilterSet):
     )
     rfm_segment = django_filters.MultipleChoiceFilter(
         label="RFM segment",
+        method="filter_rfm_segment",
         # The segment names are the labels staff know ("Can't Lose Them", not "Cant Lose").
         choices=[(segment.value, segment.value) for segment in Customer.RfmSegment],
         widget=forms.CheckboxSelectMultiple,
     )
     churn_risk_min = django_filters.NumberFilter(
-        field_name="churn_risk",
+        field_name="score__churn_risk",
         lookup_expr="gte",
         label="Min. churn risk",
         min_value=0,
@@ -268,7 +277,7 @@ class CustomerFilter(django_filters.FilterSet):
         widget=number_input(step="0.05", maximum="1"),
     )
     churn_risk_max = django_filters.NumberFilter(
-        field_name="churn_risk",
+        field_name="score__churn_risk",
         lookup_expr="lte",
         label="Max. churn risk",
         min_value=0,
@@ -333,6 +342,20 @@ class CustomerFilter(django_filters.FilterSet):
         # user picks replaces this order.
         return queryset.filter(every_word).order_by(Lower("last_name"), Lower("first_name"), "id")
 
+    def filter_rfm_segment(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
+        """Scored segments through the score copy's segment index; "Prospect" (no purchase,
+        so no row there) from the customer's own column."""
+        if not value:
+            return queryset
+        segments = [segment for segment in value if segment != Customer.RfmSegment.PROSPECT]
+        if len(segments) == len(value):
+            return queryset.filter(score__rfm_segment__in=segments)
+        prospects = Q(rfm_segment=Customer.RfmSegment.PROSPECT)
+        if not segments:
+            return queryset.filter(prospects)
+        scored = CustomerScore.objects.filter(rfm_segment__in=segments).values("customer_id")
+        return queryset.filter(prospects | Q(pk__in=scored))
+
     def filter_tags(self, queryset: QuerySet, name: str, value) -> QuerySet:
         if not value:
             return queryset
@@ -358,6 +381,12 @@ class CustomerFilter(django_filters.FilterSet):
 
     def filter_created_to(self, queryset: QuerySet, name: str, value: date) -> QuerySet:
         return queryset.filter(created_at__lt=start_of_day(value + timedelta(days=1)))
+
+    @property
+    def score_sort(self) -> bool:
+        """Whether the list is sorted by a score, and so lists scored customers only."""
+        sort = self.data.get("sort", "") if self.is_bound else ""
+        return sort.split(",")[0].removeprefix("-") in SCORE_SORTS
 
     @property
     def active_filter_count(self) -> int:

@@ -359,7 +359,9 @@ class Customer(CrmModel):
         indexes = [
             models.Index(fields=["status", "customer_type"], name="customer_status_type_idx"),
             models.Index(fields=["source"], name="customer_source_idx"),
-            models.Index(fields=["last_name", "first_name"], name="customer_name_idx"),
+            # With id, the list's default order (last name, first name, id) is the index's own,
+            # so skipping to a deep page reads only the index.
+            models.Index(fields=["last_name", "first_name", "id"], name="customer_name_id_idx"),
             models.Index(fields=["total_spent"], name="customer_total_spent_idx"),
             models.Index(fields=["order_count"], name="customer_order_count_idx"),
             models.Index(fields=["last_order_at"], name="customer_last_order_idx"),
@@ -413,6 +415,43 @@ class Customer(CrmModel):
             elif not self.phone:
                 errors["phone_extension"] = "Enter the phone number of this extension."
         return errors
+
+
+class CustomerScore(models.Model):
+    """The scores that pages search and sort by, one row per customer the last nightly run
+    scored from their purchases: a copy of four of the customer's analytics columns, rebuilt by
+    the run in the transaction that writes those columns (customers.analytics.run), so the two
+    always agree. Prospects and customers added since the run have no row.
+
+    Indexed here, not on the customer table: an index on a column the run rewrites would turn
+    the run's heap-only (HOT) rewrite of a million customer rows into ordinary updates of every
+    index of that table (docs/benchmarks.md). No foreign key in the database, because the run
+    swaps in a freshly built table; deleting a customer deletes its row through the ORM.
+    """
+
+    customer = models.OneToOneField(
+        Customer,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="score",
+        db_constraint=False,
+    )
+    rfm_segment = models.CharField(max_length=30, choices=Customer.RfmSegment.choices)
+    churn_risk = models.FloatField()
+    predicted_clv = money_field()
+    # churn_risk * predicted_clv to the cent: what the shop stands to lose over 12 months.
+    value_at_stake = money_field()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["rfm_segment", "customer"], name="customer_score_segment_idx"),
+            models.Index(fields=["churn_risk", "customer"], name="customer_score_churn_idx"),
+            models.Index(fields=["predicted_clv", "customer"], name="customer_score_clv_idx"),
+            models.Index(fields=["value_at_stake", "customer"], name="customer_score_stake_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.rfm_segment}"
 
 
 class Address(CrmModel):
@@ -918,6 +957,12 @@ class AnalyticsRun(models.Model):
         default=dict,
         blank=True,
         help_text="Customers per RFM segment as the run left them, prospects included.",
+    )
+    customer_totals = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The dashboard's customer figures as the run left them "
+        "(customers.dashboard.customer_totals).",
     )
     step_timings = models.JSONField(default=dict, blank=True, help_text="Seconds per step.")
     progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")

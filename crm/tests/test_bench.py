@@ -186,3 +186,49 @@ def test_pages_measurement_times_every_page_and_the_delivery_path():
     assert result["delivery_path"]["return"]["queries"] == 12
     budgets = summarize_pages({REFERENCE_CUSTOMERS: result})["budgets"]
     assert budgets["delivery_queries"] == {"budget": 12, "measured": 11, "passed": True}
+
+
+def test_every_list_page_of_the_bench_asks_for_filters_and_sorts_the_list_has():
+    """A mistyped parameter would be ignored by the list, and the bench would time another page."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from crm.bench.pages import PAGES
+    from customers.filters import CustomerFilter, CustomerOrderingFilter
+
+    found = {"last_name": "Smith", "phone_part": "555", "number": "1", "email": "a@b.c"}
+    lists = [page for page in PAGES if page.key.startswith("customer_list")]
+    assert len(lists) == 7
+    for page in lists:
+        params = parse_qs(urlsplit(page.url(found)).query)
+        assert set(params) <= {*CustomerFilter.base_filters, "page", "per_page"}, page.key
+        assert set(params.get("sort", [])) <= CustomerOrderingFilter.valid_values(), page.key
+
+
+def test_pages_have_query_budgets_judged_with_their_time():
+    from crm.bench.pages import summarize_pages
+
+    result = {
+        "pages": {
+            "customer_list": {
+                "median_ms": 40.0,
+                "status": 200,
+                "queries": 11,
+                "budget_ms": 100,
+                "budget_queries": 10,
+            },
+            "dashboard": {
+                "median_ms": 90.0,
+                "status": 200,
+                "queries": 15,
+                "budget_ms": 150,
+                "budget_queries": None,
+            },
+        },
+        "delivery_path": {},
+    }
+
+    budgets = summarize_pages({REFERENCE_CUSTOMERS: result})["budgets"]
+
+    assert budgets["page_customer_list_ms"]["passed"] is True
+    assert budgets["page_customer_list_queries"] == {"budget": 10, "measured": 11, "passed": False}
+    assert "page_dashboard_queries" not in budgets

@@ -12,7 +12,9 @@ Steps (each timed into AnalyticsRun.step_timings):
    few tens of thousands), then p_alive and expected orders are computed for everyone.
 5. spend: the Gamma-Gamma model, for expected spend per order, hence predicted value (CLV).
 6. write: the scores go into a temporary table and one UPDATE ... FROM rewrites only the
-   customers whose scores changed; customers without a delivered order become "Prospect".
+   customers whose scores changed; customers without a delivered order become "Prospect". The
+   searchable copy of the scores (customers.analytics.scores) is rebuilt in the same
+   transaction, and the dashboard's customer figures are recorded on the run.
 Too little data (fewer than CRM_ANALYTICS_MIN_CUSTOMERS customers with a purchase) or a fit that
 does not converge uses the recency/frequency heuristic below instead, and the run says so.
 """
@@ -35,10 +37,11 @@ from customers.analytics.ops import (
     analytics_run_transition,
     analytics_runs_abandoned_fail,
 )
+from customers.analytics.scores import score_table_rebuild
 from customers.analytics.vocabulary import DEFAULT_MODEL, PROSPECT
-from customers.models import AnalyticsRun, Customer, Order
+from customers.models import AnalyticsRun, Customer, CustomerScore, Order
 from customers.sales import sales_days_rebuild
-from customers.selectors import rfm_segment_tally
+from customers.selectors import customer_totals, rfm_segment_tally
 from customers.stats import StatsSummary, customer_stats_recompute
 
 LOCK_KEY = 0x43524D01  # an arbitrary constant: the advisory lock of the analytics run
@@ -270,6 +273,7 @@ def write_scores(ids, columns: dict[str, np.ndarray], scored_at: datetime) -> in
             [PROSPECT, scored_at, PROSPECT],
         )
         rewritten += cursor.rowcount
+        score_table_rebuild()
         cursor.execute("DROP TABLE analytics_scores")
     return rewritten
 
@@ -278,20 +282,21 @@ def write_scores(ids, columns: dict[str, np.ndarray], scored_at: datetime) -> in
 
 
 def analytics_upkeep(run: AnalyticsRun) -> float | None:
-    """The nightly chain's second link: after a run that rewrote scores, refresh the customer
-    table's planner statistics and, outside a transaction, vacuum it, so that the morning's
-    searches and counts plan on the new segments and read the table's visibility map instead of
-    visiting every page. Autovacuum would get there, at a moment of its choosing. Then rebuilds
-    the sales rollup (customers.sales) the dashboard's charts read. Records the seconds of both
-    as the run's "upkeep" step and returns them; does nothing for a run that did not
-    succeed."""
+    """The nightly chain's second link: after a run that rewrote scores, refresh the planner
+    statistics of the customer table and of the score copy and, outside a transaction, vacuum
+    them, so that the morning's searches and counts plan on the new segments and read the
+    visibility map instead of visiting every page. Autovacuum would get there, at a moment of
+    its choosing. Then rebuilds the sales rollup (customers.sales) the dashboard's charts read.
+    Records the seconds of both as the run's "upkeep" step and returns them; does nothing for a
+    run that did not succeed."""
     if run.status != AnalyticsRun.Status.SUCCEEDED:
         return None
     started = time.perf_counter()
-    table = connection.ops.quote_name(Customer._meta.db_table)
     vacuum = connection.vendor == "postgresql" and not connection.in_atomic_block
     with connection.cursor() as cursor:
-        cursor.execute(f"VACUUM (ANALYZE) {table}" if vacuum else f"ANALYZE {table}")
+        for model in (Customer, CustomerScore):
+            table = connection.ops.quote_name(model._meta.db_table)
+            cursor.execute(f"VACUUM (ANALYZE) {table}" if vacuum else f"ANALYZE {table}")
     sales_days_rebuild()  # the dashboard's charts read the days before today from it
     seconds = round(time.perf_counter() - started, 3)
     run.step_timings = {**run.step_timings, "upkeep": seconds}
@@ -379,6 +384,7 @@ RECORDED_FIELDS = (
     "fallback_reason",
     "drift_count",
     "segment_counts",
+    "customer_totals",
     "step_timings",
     "progress",
     "current_step",
@@ -395,9 +401,11 @@ def _finish(run: AnalyticsRun, status: str, error: str = "") -> None:
 
 def _record_counts(run: AnalyticsRun) -> None:
     """Only runs change segments, so the dashboard reads the counts the run leaves instead of
-    counting a million customers again on every visit."""
+    counting a million customers again on every visit; the customer figures too, said on the
+    dashboard to be as of the run."""
     run.customers_scored = Customer.objects.count()
     run.segment_counts = rfm_segment_tally()
+    run.customer_totals = customer_totals(Customer.objects.all())
 
 
 def _score(run: AnalyticsRun, as_of: date, model: str, step: _Steps) -> None:

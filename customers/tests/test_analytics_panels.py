@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from customers import selectors
 from customers.analytics import panels
+from customers.analytics.scores import score_table_rebuild
 from customers.models import AnalyticsRun, Customer
 from customers.tests.factories import CustomerFactory, OrderFactory
 
@@ -23,9 +24,11 @@ ANALYTICS_CARDS = ["rfm-segments", "analytics-last-run", "at-risk"]
 
 
 def score(customer, **fields):
-    """Write analytics values the way the nightly run does: with update(), not save()."""
+    """Write analytics values the way the nightly run does: with update(), not save(), then
+    the searchable copy."""
     fields.setdefault("analytics_at", SCORED_AT)
     Customer.objects.filter(pk=customer.pk).update(**fields)
+    score_table_rebuild()
 
 
 def delivered(customer, days_ago=10, total="50.00"):
@@ -344,7 +347,12 @@ def test_at_risk_ranks_by_churn_risk_times_predicted_value_above_the_threshold(
 
 def test_at_risk_shows_ten_customers_with_one_query(django_assert_num_queries):
     for index in range(12):
-        score(CustomerFactory(), churn_risk=0.7, predicted_clv=Decimal(100 + index))
+        score(
+            CustomerFactory(),
+            rfm_segment="At Risk",
+            churn_risk=0.7,
+            predicted_clv=Decimal(100 + index),
+        )
 
     with django_assert_num_queries(1):
         rows = list(panels.customers_at_risk(Customer.objects.all()))
@@ -354,7 +362,7 @@ def test_at_risk_shows_ten_customers_with_one_query(django_assert_num_queries):
 
 
 def test_at_risk_says_when_nobody_is_at_risk(client_in_group):
-    score(CustomerFactory(), churn_risk=0.2, predicted_clv=Decimal("500.00"))
+    score(CustomerFactory(), rfm_segment="Lost", churn_risk=0.2, predicted_clv=Decimal("500.00"))
 
     card = card_html(dashboard(client_in_group("Marketing")).content.decode(), "at-risk")
 
