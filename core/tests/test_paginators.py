@@ -5,6 +5,7 @@ import pytest
 from django.db import connection
 from django.db.models import Prefetch
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from core.paginators import EstimatedCountPaginator, IdsFirstPaginator
 from customers.models import Customer, Tag
@@ -172,3 +173,18 @@ def test_an_empty_ids_first_page_asks_for_nothing_but_the_count(assert_queries):
 
     assert list(page) == []
     assert paginator.count == 0
+
+
+def test_an_ids_first_page_fetches_its_rows_by_key_alone():
+    """The second query does not repeat the list's filters (a search's, say), only the keys."""
+    for name in ("Ann", "Annette", "Bob"):
+        CustomerFactory(first_name=name, last_name="Searched")
+    matches = Customer.objects.filter(first_name__icontains="ann").order_by("first_name", "id")
+
+    with CaptureQueriesContext(connection) as queries:
+        page = IdsFirstPaginator(matches, 25).page(1)
+        names = [customer.first_name for customer in page.object_list]
+
+    assert names == ["Ann", "Annette"]
+    rows_query = queries.captured_queries[-1]["sql"]
+    assert "LIKE" not in rows_query.upper() and " IN (" in rows_query
