@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
 from django.utils.dateparse import parse_date, parse_datetime
 
 from core.paginators import EstimatedCountPaginator
@@ -57,10 +57,24 @@ class GuardedChangeList(ChangeList):
 
 
 class GuardedChangeListMixin:
-    """Every CRM changelist uses GuardedChangeList."""
+    """Every CRM changelist uses GuardedChangeList, and tells a big list's paginator when it
+    counts a search."""
 
     def get_changelist(self, request, **kwargs):
         return GuardedChangeList
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        if not issubclass(self.paginator, EstimatedCountPaginator):
+            return super().get_paginator(
+                request, queryset, per_page, orphans, allow_empty_first_page
+            )
+        return self.paginator(
+            queryset,
+            per_page,
+            orphans,
+            allow_empty_first_page,
+            search=bool(request.GET.get(SEARCH_VAR, "").strip()),
+        )
 
 
 class ReadOnlyAdmin(GuardedChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):

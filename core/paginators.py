@@ -22,6 +22,11 @@ class EstimatedCountPaginator(Paginator):
     estimated = False  # set when the count came from the statistics
     capped = False  # set when more rows match than the count went up to
 
+    def __init__(self, *args, search: bool = False, **kwargs):
+        """``search``: the list is a text search, whose matches the trigram indexes find."""
+        super().__init__(*args, **kwargs)
+        self.search = search
+
     @cached_property
     def count(self) -> int:
         queryset = self.object_list
@@ -33,12 +38,28 @@ class EstimatedCountPaginator(Paginator):
                 self.estimated = True
                 return estimate
         cap = settings.CRM_LIST_COUNT_CAP
-        # SELECT COUNT(*) FROM (SELECT ... LIMIT cap + 1): no ORDER BY, so no sort to count.
-        counted = queryset.order_by()[: cap + 1].count()
+        counted = self._count_up_to(queryset.order_by(), cap + 1)
         if counted > cap:
             self.capped = True
             return cap
         return counted
+
+    def _count_up_to(self, queryset: QuerySet, limit: int) -> int:
+        """SELECT COUNT(*) FROM (SELECT ... LIMIT limit), unsorted. For a search on PostgreSQL
+        the matches are planned as a whole first (a materialised CTE, read only as far as the
+        limit): told it needs only the first rows, the planner walks the table instead of the
+        trigram indexes, which cannot stop early (90 ms instead of 13 for a common last name at
+        a million customers). Other filters plan best with the limit in view."""
+        if not (self.search and connection.vendor == "postgresql"):
+            return queryset[:limit].count()
+        sql, params = queryset.values("pk").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH matches AS MATERIALIZED ({sql}) "
+                "SELECT COUNT(*) FROM (SELECT 1 FROM matches LIMIT %s) capped",
+                [*params, limit],
+            )
+            return cursor.fetchone()[0]
 
     @staticmethod
     def _table_estimate(table: str) -> int:

@@ -188,3 +188,22 @@ def test_an_ids_first_page_fetches_its_rows_by_key_alone():
     assert names == ["Ann", "Annette"]
     rows_query = queries.captured_queries[-1]["sql"]
     assert "LIKE" not in rows_query.upper() and " IN (" in rows_query
+
+
+@pytest.mark.postgres
+def test_a_search_is_counted_from_its_matches_planned_in_full(settings):
+    """Planned with the cap in view, a search walks the table rather than its trigram indexes."""
+    settings.CRM_LIST_COUNT_CAP = 2
+    for name in ("Ann", "Annette", "Anne", "Bob"):
+        CustomerFactory(first_name=name, last_name="Searched")
+    matches = Customer.objects.filter(first_name__icontains="ann")
+
+    with CaptureQueriesContext(connection) as queries:
+        paginator = EstimatedCountPaginator(matches, 25, search=True)
+        count = paginator.count
+
+    assert (count, paginator.capped) == (2, True)
+    assert queries.captured_queries[0]["sql"].startswith("WITH matches AS MATERIALIZED (SELECT")
+    assert EstimatedCountPaginator(matches, 25, search=True).count == 2
+    settings.CRM_LIST_COUNT_CAP = 10
+    assert EstimatedCountPaginator(matches, 25, search=True).count == 3

@@ -13,25 +13,12 @@ from django.utils import timezone
 from customers.analytics import run as analytics
 from customers.analytics.scores import score_table_rebuild
 from customers.models import Customer, CustomerScore
-from customers.tests.factories import CustomerFactory, OrderFactory
+from customers.tests.factories import CustomerFactory
+from customers.tests.test_analytics_run import shop
 
 pytestmark = pytest.mark.django_db
 
 LIST = reverse("customers:list")
-
-
-def shop(n_customers=8):
-    now = timezone.now()
-    for index in range(n_customers):
-        customer = CustomerFactory()
-        for visit in range(index % 4 + 1):
-            OrderFactory(
-                customer=customer,
-                status="delivered",
-                total=Decimal(30 + 10 * index),
-                placed_at=now - timedelta(days=3 + 40 * visit + 9 * index),
-            )
-    return CustomerFactory()  # a prospect
 
 
 def scored(segment, churn_risk, predicted_clv, **fields):
@@ -61,7 +48,7 @@ def copy_rows() -> dict[int, tuple]:
 
 
 def test_a_run_leaves_a_copy_of_every_scored_customers_scores():
-    prospect = shop()
+    _, prospect = shop()
 
     analytics.analytics_run()
 
@@ -74,7 +61,7 @@ def test_a_run_leaves_a_copy_of_every_scored_customers_scores():
         )
         for customer in Customer.objects.exclude(pk=prospect.pk)
     }
-    assert len(expected) == 8
+    assert len(expected) == 12
     assert copy_rows() == expected
     assert Customer.objects.get(pk=prospect.pk).rfm_segment == "Prospect"
 
@@ -89,7 +76,7 @@ def test_a_second_run_replaces_the_copy_and_drops_customers_who_lost_their_score
     analytics.analytics_run(as_of=timezone.localdate() + timedelta(days=1))
 
     assert gone.pk not in copy_rows()
-    assert len(copy_rows()) == 7
+    assert len(copy_rows()) == 11
 
 
 def test_deleting_a_customer_deletes_its_row():

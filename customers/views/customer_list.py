@@ -40,6 +40,11 @@ class CustomerListView(PermissionRequiredMixin, ForgivingPaginationMixin, Filter
     def get_queryset(self):
         return selectors.customer_list(self.request.user)
 
+    def get_paginator(self, queryset, per_page, **kwargs):
+        return super().get_paginator(
+            queryset, per_page, search=bool(self.request.GET.get("q", "").strip()), **kwargs
+        )
+
     def get_paginate_by(self, queryset) -> int:
         try:
             page_size = int(self.request.GET.get("per_page", ""))
