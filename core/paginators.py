@@ -2,6 +2,7 @@
 size of the table, and deep pages that skip the rows before them by their ids alone."""
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import QuerySet
@@ -52,7 +53,10 @@ class EstimatedCountPaginator(Paginator):
         a million customers). Other filters plan best with the limit in view."""
         if not (self.search and connection.vendor == "postgresql"):
             return queryset[:limit].count()
-        sql, params = queryset.values("pk").query.sql_with_params()
+        try:
+            sql, params = queryset.values("pk").query.sql_with_params()
+        except EmptyResultSet:  # a queryset that can match nothing (.none(), an empty IN)
+            return 0
         with connection.cursor() as cursor:
             cursor.execute(
                 f"WITH matches AS MATERIALIZED ({sql}) "

@@ -207,3 +207,10 @@ def test_a_search_is_counted_from_its_matches_planned_in_full(settings):
     assert EstimatedCountPaginator(matches, 25, search=True).count == 2
     settings.CRM_LIST_COUNT_CAP = 10
     assert EstimatedCountPaginator(matches, 25, search=True).count == 3
+
+
+@pytest.mark.postgres
+def test_a_search_that_can_match_nothing_counts_zero():
+    CustomerFactory(first_name="Ann")
+
+    assert EstimatedCountPaginator(Customer.objects.none(), 25, search=True).count == 0
