@@ -15,9 +15,10 @@ class EstimatedCountPaginator(Paginator):
     admin took half a second. Past ESTIMATE_FROM rows the last page may be a little off; such a
     count is shown as "about" (``estimated``).
 
-    Any other list counts at most CRM_LIST_COUNT_CAP + 1 rows: a search matching 200,000
-    customers is not counted to the end on every page. When more match, ``count`` is the cap,
-    ``capped`` is set and only the pages within the cap exist; the pages say "1,000+"."""
+    A smaller whole table is counted exactly. Any other list counts at most
+    CRM_LIST_COUNT_CAP + 1 rows: a search matching 200,000 customers is not counted to the end
+    on every page. When more match, ``count`` is the cap, ``capped`` is set and only the pages
+    within the cap exist; the pages say "1,000+"."""
 
     ESTIMATE_FROM = 100_000
     estimated = False  # set when the count came from the statistics
@@ -33,11 +34,15 @@ class EstimatedCountPaginator(Paginator):
         queryset = self.object_list
         if not isinstance(queryset, QuerySet) or queryset.query.is_sliced:
             return super().count
-        if connection.vendor == "postgresql" and not queryset.query.where:
-            estimate = self._table_estimate(queryset.model._meta.db_table)
-            if estimate >= self.ESTIMATE_FROM:
-                self.estimated = True
-                return estimate
+        if not queryset.query.where:
+            # A whole table: from the statistics when big, otherwise counted to the end (the
+            # cap is for matches: a shop of 2,000 customers is told it has 2,000).
+            if connection.vendor == "postgresql":
+                estimate = self._table_estimate(queryset.model._meta.db_table)
+                if estimate >= self.ESTIMATE_FROM:
+                    self.estimated = True
+                    return estimate
+            return super().count
         cap = settings.CRM_LIST_COUNT_CAP
         counted = self._count_up_to(queryset.order_by(), cap + 1)
         if counted > cap:

@@ -264,8 +264,7 @@ class CustomerFilter(django_filters.FilterSet):
     rfm_segment = django_filters.MultipleChoiceFilter(
         label="RFM segment",
         method="filter_rfm_segment",
-        # The segment names are the labels staff know ("Can't Lose Them", not "Cant Lose").
-        choices=[(segment.value, segment.value) for segment in Customer.RfmSegment],
+        choices=Customer.RfmSegment.choices,
         widget=forms.CheckboxSelectMultiple,
     )
     churn_risk_min = django_filters.NumberFilter(
@@ -316,30 +315,39 @@ class CustomerFilter(django_filters.FilterSet):
 
     def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         """Every word must match a name, the email or the external ID; digits also match the
-        phone, so "(415) 555-01" finds +14155550134."""
+        phone. A search without a letter is a number: "(415) 555-01" finds +14155550134 by its
+        digits, or an email or external ID that contains it as typed."""
         words = value.split()[:SEARCH_MAX_WORDS]
         if not words:
             return queryset
-        every_word = Q()
-        for word in words:
-            any_column = Q(email__icontains=word) | Q(external_id__icontains=word)
-            if LETTERS.search(word):
-                # A word without a letter ("555", "0134") finds no name: its trigram indexes
-                # are left out of the search.
-                any_column |= Q(first_name__icontains=word) | Q(last_name__icontains=word)
-            digits = NON_DIGITS.sub("", word)
-            if len(digits) >= PHONE_MIN_DIGITS:
-                any_column |= Q(phone__icontains=digits)
-            every_word &= any_column
         all_digits = NON_DIGITS.sub("", value)
         if not LETTERS.search(value) and len(all_digits) >= PHONE_MIN_DIGITS:
-            # A number typed in groups ("555 01") also matches as one run of digits.
-            every_word |= Q(phone__icontains=all_digits)
+            # One term, not words: each short group of digits ("114") would match thousands
+            # of phones, all read from the table to check the other groups.
+            term = " ".join(words)
+            matches = (
+                Q(phone__icontains=all_digits)
+                | Q(email__icontains=term)
+                | Q(external_id__icontains=term)
+            )
+        else:
+            matches = Q()
+            for word in words:
+                any_column = (
+                    Q(first_name__icontains=word)
+                    | Q(last_name__icontains=word)
+                    | Q(email__icontains=word)
+                    | Q(external_id__icontains=word)
+                )
+                digits = NON_DIGITS.sub("", word)
+                if len(digits) >= PHONE_MIN_DIGITS:
+                    any_column |= Q(phone__icontains=digits)
+                matches &= any_column
         # Matches are found through the trigram indexes, then sorted by name: ordered by the
         # name index itself, PostgreSQL would walk it through every customer until a page of
         # matches turned up (1.7 s for a common last name at a million customers). A sort the
         # user picks replaces this order.
-        return queryset.filter(every_word).order_by(Lower("last_name"), Lower("first_name"), "id")
+        return queryset.filter(matches).order_by(Lower("last_name"), Lower("first_name"), "id")
 
     def filter_rfm_segment(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
         """Scored segments through the score copy's segment index; "Prospect" (no purchase,

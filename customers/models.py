@@ -182,18 +182,19 @@ class Customer(CrmModel):
         PUSH = "push", "Push"
 
     class RfmSegment(models.TextChoices):
-        CHAMPIONS = "Champions"
-        LOYAL = "Loyal Customers"
-        POTENTIAL_LOYALISTS = "Potential Loyalists"
-        NEW = "New Customers"
-        PROMISING = "Promising"
-        NEED_ATTENTION = "Need Attention"
-        ABOUT_TO_SLEEP = "About to Sleep"
-        AT_RISK = "At Risk"
-        CANT_LOSE = "Can't Lose Them"
-        HIBERNATING = "Hibernating"
-        LOST = "Lost"
-        PROSPECT = "Prospect"
+        # Labelled with their own names, as staff know them ("Can't Lose Them", not "Cant Lose").
+        CHAMPIONS = "Champions", "Champions"
+        LOYAL = "Loyal Customers", "Loyal Customers"
+        POTENTIAL_LOYALISTS = "Potential Loyalists", "Potential Loyalists"
+        NEW = "New Customers", "New Customers"
+        PROMISING = "Promising", "Promising"
+        NEED_ATTENTION = "Need Attention", "Need Attention"
+        ABOUT_TO_SLEEP = "About to Sleep", "About to Sleep"
+        AT_RISK = "At Risk", "At Risk"
+        CANT_LOSE = "Can't Lose Them", "Can't Lose Them"
+        HIBERNATING = "Hibernating", "Hibernating"
+        LOST = "Lost", "Lost"
+        PROSPECT = "Prospect", "Prospect"
 
     STATS_FIELDS = (
         "order_count",

@@ -118,6 +118,16 @@ def test_search_by_part_of_the_external_id(staff_client):
     assert listed(response) == ["Ada L"]
 
 
+def test_a_search_without_letters_is_one_number_not_separate_words(staff_client):
+    """ "0134 555" is not 555-0134: its groups are not looked for each on their own."""
+    CustomerFactory(first_name="Ada", last_name="L", phone="+14155550134", external_id="00917")
+    CustomerFactory(first_name="Grace", last_name="H", phone="+14155559999", external_id="1-2")
+
+    assert listed(staff_client.get(LIST_URL, {"q": "0134 555"})) == []
+    assert listed(staff_client.get(LIST_URL, {"q": "555 0134"})) == ["Ada L"]
+    assert listed(staff_client.get(LIST_URL, {"q": "0091"})) == ["Ada L"]  # an external ID
+
+
 @pytest.mark.parametrize(
     "query", ["(415) 555-01", "555 0134", "415.555.0134", "+1 415 555 0134", "555 01"]
 )
@@ -512,15 +522,29 @@ def test_count_of_results_is_shown_with_thousands_separator(staff_client, settin
     assert 'id="customer-count-hint"' not in body
 
 
-def test_more_customers_than_the_cap_are_shown_as_the_cap_and_a_plus(staff_client):
-    Customer.objects.bulk_create(Customer(first_name="Bulk", last_name="") for _ in range(1001))
+def test_more_matches_than_the_cap_are_shown_as_the_cap_and_a_plus(staff_client):
+    Customer.objects.bulk_create(
+        Customer(first_name="Bulk", last_name="", status="active") for _ in range(1001)
+    )
 
-    response = staff_client.get(LIST_URL)
+    response = staff_client.get(LIST_URL, {"status": "active"})
 
     body = response.content.decode()
     assert "1,000+ customers<" in body
     assert "Showing the first 1,000 matches; narrow the search or filters to see others." in body
     assert "Page 1 of 40+<" in body
+
+
+def test_a_whole_shop_below_the_estimate_is_counted_exactly_past_the_cap(staff_client, settings):
+    """The cap is for matches: a shop of 60 customers is told it has 60, not 40+."""
+    settings.CRM_LIST_COUNT_CAP = 40
+    Customer.objects.bulk_create(Customer(first_name="Bulk", last_name="") for _ in range(60))
+
+    body = staff_client.get(LIST_URL).content.decode()
+
+    assert "60 customers<" in body
+    assert "Page 1 of 3<" in body
+    assert "Showing the first" not in body
 
 
 def test_a_capped_list_has_only_the_pages_within_the_cap(staff_client, settings):
