@@ -23,6 +23,7 @@ class EstimatedCountPaginator(Paginator):
     ESTIMATE_FROM = 100_000
     estimated = False  # set when the count came from the statistics
     capped = False  # set when more rows match than the count went up to
+    sample = None  # a capped search's keys: the matches its pages show
 
     def __init__(self, *args, search: bool = False, **kwargs):
         """``search``: the list is a text search, whose matches the trigram indexes find."""
@@ -44,31 +45,65 @@ class EstimatedCountPaginator(Paginator):
                     return estimate
             return super().count
         cap = settings.CRM_LIST_COUNT_CAP
-        counted = self._count_up_to(queryset.order_by(), cap + 1)
+        if self.search and connection.vendor == "postgresql":
+            keys = self._first_matches(queryset.order_by(), cap + 1)
+            if len(keys) > cap:
+                self.capped = True
+                self.sample = keys[:cap]
+                return cap
+            return len(keys)
+        counted = queryset.order_by()[: cap + 1].count()
         if counted > cap:
             self.capped = True
             return cap
         return counted
 
-    def _count_up_to(self, queryset: QuerySet, limit: int) -> int:
-        """SELECT COUNT(*) FROM (SELECT ... LIMIT limit), unsorted. For a search on PostgreSQL
-        the matches are planned as a whole first (a materialised CTE, read only as far as the
-        limit): told it needs only the first rows, the planner walks the table instead of the
-        trigram indexes, which cannot stop early (90 ms instead of 13 for a common last name at
-        a million customers). Other filters plan best with the limit in view."""
-        if not (self.search and connection.vendor == "postgresql"):
-            return queryset[:limit].count()
+    @staticmethod
+    def _first_matches(queryset: QuerySet, limit: int) -> list:
+        """The keys of up to ``limit`` matches of a search, in no order: planned as a whole
+        first (a materialised CTE, read only as far as the limit). Told it needs only the first
+        rows, the planner walks the table instead of the trigram indexes, which cannot stop
+        early (90 ms instead of 13 for a common last name at a million customers)."""
         try:
             sql, params = queryset.values("pk").query.sql_with_params()
         except EmptyResultSet:  # a queryset that can match nothing (.none(), an empty IN)
-            return 0
+            return []
         with connection.cursor() as cursor:
             cursor.execute(
-                f"WITH matches AS MATERIALIZED ({sql}) "
-                "SELECT COUNT(*) FROM (SELECT 1 FROM matches LIMIT %s) capped",
+                f"WITH matches AS MATERIALIZED ({sql}) SELECT * FROM matches LIMIT %s",
                 [*params, limit],
             )
-            return cursor.fetchone()[0]
+            return [row[0] for row in cursor.fetchall()]
+
+    def page(self, number) -> Page:
+        """A page of the list; of a capped search, a page of the sample it keeps, in the list's
+        order: sorting every match of a common name would cost more with every match."""
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        listed = self.object_list
+        if self.sample is not None:
+            ordering = listed.query.order_by
+            listed = self.by_keys(self.sample)
+            if ordering:  # otherwise the model's default order, as the list had
+                listed = listed.order_by(*ordering)
+        return self._get_page(listed[bottom:top], number, self)
+
+    def by_keys(self, keys: list) -> QuerySet:
+        """The rows of ``keys`` with the list's joins, prefetches and deferred fields, but not
+        its filters (the keys already match them); the list itself when it has annotations."""
+        listed = self.object_list
+        if listed.query.annotations:
+            return listed.filter(pk__in=keys)
+        rows = listed.model._default_manager.filter(pk__in=keys)
+        rows.query.select_related = listed.query.select_related
+        rows = rows.prefetch_related(*listed._prefetch_related_lookups)
+        if listed.query.deferred_loading != (frozenset(), True):
+            names, defer = listed.query.deferred_loading
+            rows = rows.defer(*names) if defer else rows.only(*names)
+        return rows
 
     @staticmethod
     def _table_estimate(table: str) -> int:
@@ -98,15 +133,7 @@ class IdsFirstPaginator(EstimatedCountPaginator):
         ids = list(page_rows.prefetch_related(None).values_list("pk", flat=True))
         if not ids:
             return []
-        # By key alone, with the list's joins and prefetches but not its filters: repeated, a
-        # search's filters sent PostgreSQL back through its trigram indexes (60 ms at a million
-        # customers) for rows it had just found.
-        listed = self.object_list
-        rows_query = listed.model._default_manager.filter(pk__in=ids)
-        rows_query.query.select_related = listed.query.select_related
-        rows_query = rows_query.prefetch_related(*listed._prefetch_related_lookups)
-        if listed.query.deferred_loading != (frozenset(), True):
-            names, defer = listed.query.deferred_loading
-            rows_query = rows_query.defer(*names) if defer else rows_query.only(*names)
-        rows = {row.pk: row for row in rows_query}
+        # By key alone: repeated, a search's filters sent PostgreSQL back through its trigram
+        # indexes (60 ms at a million customers) for rows it had just found.
+        rows = {row.pk: row for row in self.by_keys(ids).order_by()}
         return [rows[pk] for pk in ids if pk in rows]

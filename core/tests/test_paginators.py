@@ -113,16 +113,16 @@ def test_a_whole_big_table_is_counted_from_the_statistics_and_a_filtered_list_is
 
 @pytest.mark.postgres
 @override_settings(CRM_LIST_COUNT_CAP=2)
-def test_a_whole_table_below_the_estimate_threshold_is_counted_up_to_the_cap(assert_queries):
+def test_a_whole_table_below_the_estimate_threshold_is_counted_exactly(assert_queries):
     make_customers(4)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE customers_customer")
     paginator = EstimatedCountPaginator(by_name(), 2)
 
-    # The statistics, then the capped count.
+    # The statistics, then the count: the cap is for matches, not for the whole shop.
     with assert_queries(2):
-        assert paginator.count == 2
-    assert paginator.capped
+        assert paginator.count == 4
+    assert not paginator.capped
     assert not paginator.estimated
 
 
@@ -214,3 +214,22 @@ def test_a_search_that_can_match_nothing_counts_zero():
     CustomerFactory(first_name="Ann")
 
     assert EstimatedCountPaginator(Customer.objects.none(), 25, search=True).count == 0
+
+
+@pytest.mark.postgres
+@override_settings(CRM_LIST_COUNT_CAP=3)
+def test_a_capped_search_pages_through_a_sample_of_its_matches_in_the_lists_order():
+    """Sorting every match of a common name would grow with the matches: a capped search keeps
+    the first matches found and shows those, sorted."""
+    for name in ("Ann E", "Ann D", "Ann C", "Ann B", "Ann A", "Bob"):
+        CustomerFactory(first_name=name.split()[0], last_name=name.split()[-1])
+    matches = Customer.objects.filter(first_name__icontains="ann").order_by("last_name", "id")
+
+    paginator = EstimatedCountPaginator(matches, 2, search=True)
+    first, second = paginator.page(1), paginator.page(2)
+    shown = [c.last_name for c in [*first.object_list, *second.object_list]]
+
+    assert (paginator.count, paginator.capped, len(paginator.sample)) == (3, True, 3)
+    assert shown == sorted(shown) and len(shown) == 3
+    assert set(shown) <= {"A", "B", "C", "D", "E"}
+    assert not second.has_next()
