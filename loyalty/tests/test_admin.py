@@ -72,20 +72,23 @@ def busy_programs():
 
 
 @pytest.mark.parametrize(
-    ("url_name", "rows", "max_queries"),
+    ("url_name", "rows", "queries", "big_table"),
     [
-        ("admin:loyalty_loyaltyaccount_changelist", 40, 8),
-        ("admin:loyalty_redemption_changelist", 40, 9),
-        ("admin:loyalty_loyaltytransaction_changelist", 100, 9),
-        ("admin:loyalty_pointlot_changelist", 80, 9),
+        ("admin:loyalty_loyaltyaccount_changelist", 40, 6, False),
+        ("admin:loyalty_redemption_changelist", 40, 7, False),
+        ("admin:loyalty_loyaltytransaction_changelist", 100, 7, True),
+        ("admin:loyalty_pointlot_changelist", 80, 7, True),
     ],
 )
 def test_changelist_loads_with_a_fixed_number_of_queries(
-    admin_client, busy_programs, django_assert_max_num_queries, url_name, rows, max_queries
+    admin_client, busy_programs, assert_queries, vendor, url_name, rows, queries, big_table
 ):
     url = reverse(url_name)
+    # The ledger and the lots may grow past the estimate threshold: on PostgreSQL their
+    # unfiltered count reads the table's statistics first.
+    statistics = big_table and vendor == "postgresql"
 
-    with django_assert_max_num_queries(max_queries):
+    with assert_queries(queries + statistics):
         response = admin_client.get(url)
 
     assert response.status_code == 200
@@ -93,11 +96,11 @@ def test_changelist_loads_with_a_fixed_number_of_queries(
 
 
 @pytest.mark.parametrize(
-    ("url_name", "max_queries"),
-    [("admin:loyalty_loyaltyprogram_changelist", 7), ("admin:loyalty_reward_changelist", 8)],
+    ("url_name", "queries"),
+    [("admin:loyalty_loyaltyprogram_changelist", 5), ("admin:loyalty_reward_changelist", 6)],
 )
 def test_program_and_reward_changelists_load_with_a_fixed_number_of_queries(
-    admin_client, django_assert_max_num_queries, url_name, max_queries
+    admin_client, assert_queries, url_name, queries
 ):
     for _ in range(15):
         program = LoyaltyProgramFactory()
@@ -105,7 +108,7 @@ def test_program_and_reward_changelists_load_with_a_fixed_number_of_queries(
         RewardFactory(program=program)
         LoyaltyAccountFactory(program=program)
 
-    with django_assert_max_num_queries(max_queries):
+    with assert_queries(queries):
         response = admin_client.get(reverse(url_name))
 
     assert len(response.context["cl"].result_list) == 15
