@@ -147,3 +147,61 @@ def browser_type_launch_args(browser_type_launch_args):
             "--disable-sync",
         ],
     }
+
+
+# Accessibility: axe-core in every browser journey ---------------------------------------------
+
+AXE_SCRIPT = Path(__file__).parent / "crm/tests/vendor/axe-core-4.14.1/axe.min.js"
+# WCAG 2.0, 2.1 and 2.2, levels A and AA.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+AXE_WIDTHS = {"desktop": (1366, 900), "phone": (390, 844)}
+AXE_RUN = """async (tags) => {
+  const result = await axe.run(document, {runOnly: {type: "tag", values: tags}});
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.length}): `
+      + v.nodes.slice(0, 4).map((n) => n.target.join(" ")).join(" | "));
+}"""
+
+
+@pytest.fixture
+def axe(request):
+    """``axe()`` checks the page as it stands, at desktop and at phone width, with axe-core:
+    any serious or critical WCAG 2.2 A/AA violation fails the test (at its end, listing all of
+    them). Every page a browser test loads and every htmx swap it makes must be checked before
+    the next one: the test fails otherwise, naming the page it left unchecked."""
+    page = request.getfixturevalue("page")
+    state = {"unchecked": None, "missed": [], "violations": []}
+
+    def changed(what: str) -> None:
+        if state["unchecked"] is not None:
+            state["missed"].append(state["unchecked"])
+        state["unchecked"] = what
+
+    page.on("load", lambda loaded: changed(f"page {loaded.url}"))
+    page.expose_binding("crmSwapped", lambda source, target: changed(f"htmx swap into {target}"))
+    page.add_init_script(
+        "document.addEventListener('htmx:afterSettle', (event) => "
+        "window.crmSwapped('#' + (event.detail.target.id || event.detail.target.tagName)));"
+    )
+
+    def check() -> None:
+        page.wait_for_load_state()
+        state["unchecked"] = None
+        original = page.viewport_size
+        if not page.evaluate("typeof window.axe !== 'undefined'"):
+            page.add_script_tag(path=str(AXE_SCRIPT))
+        for width, (w, h) in AXE_WIDTHS.items():
+            page.set_viewport_size({"width": w, "height": h})
+            for violation in page.evaluate(AXE_RUN, AXE_TAGS):
+                state["violations"].append(f"{page.url} at {width} width: {violation}")
+        if original:
+            page.set_viewport_size(original)
+
+    yield check
+    problems = [*state["violations"]]
+    problems += [f"not checked with axe: {what}" for what in state["missed"]]
+    if state["unchecked"] is not None:
+        problems.append(f"not checked with axe: {state['unchecked']}")
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)

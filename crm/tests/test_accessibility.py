@@ -1,0 +1,104 @@
+"""Every staff page through axe-core (WCAG 2.2 A and AA), at desktop and at phone width.
+
+The journeys in the other browser tests check the pages' htmx states as they go; this one
+opens each page in the states a visit can leave it in: full, filtered, with form errors."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+from playwright.sync_api import Page
+
+from customers.analytics.run import analytics_run
+from customers.tests.factories import (
+    AddressFactory,
+    CustomerFactory,
+    NoteFactory,
+    OrderFactory,
+    TagFactory,
+    UserFactory,
+)
+from loyalty.models import LoyaltyAccount
+from loyalty.tests.factories import LoyaltyProgramFactory, RewardFactory, standard_tiers
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def shop(db):
+    """A small shop with every kind of thing the pages show, scored once."""
+    manager = UserFactory(username="morgan")
+    manager.groups.add(Group.objects.get(name="Managers"))
+    program = LoyaltyProgramFactory(name="Club", points_per_unit=Decimal("1"), pending_days=0)
+    standard_tiers(program)
+    RewardFactory(program=program, name="Coffee", points_cost=10)
+    vip = TagFactory(name="VIP", color="#20c997")
+    today = timezone.now()
+    customers = []
+    for index in range(12):
+        customer = CustomerFactory(first_name=f"Ada{index}", last_name="Lovelace")
+        for visit in range(index % 3 + 1):
+            OrderFactory(
+                customer=customer,
+                status="delivered",
+                total=Decimal(40 + index),
+                placed_at=today - timedelta(days=10 + 40 * visit),
+            )
+        customers.append(customer)
+    star = customers[-1]
+    star.tags.add(vip, through_defaults={})
+    NoteFactory(
+        customer=star,
+        author=manager,
+        body="Call back",
+        kind="follow_up",
+        follow_up_on=timezone.localdate(),
+    )
+    AddressFactory(customer=star)
+    analytics_run()
+    account = LoyaltyAccount.objects.filter(customer=star).first()
+    return {"customer": star, "account": account}
+
+
+def log_in(page: Page, live_server, axe):
+    page.goto(f"{live_server.url}/accounts/login/")
+    axe()
+    page.get_by_label("Username").fill("morgan")
+    page.get_by_label("Password").fill("password")
+    page.get_by_role("button", name="Log in").click()
+    axe()
+
+
+def test_every_staff_page_passes_axe(page: Page, live_server, axe, shop):
+    customer = shop["customer"]
+    log_in(page, live_server, axe)  # lands on the dashboard
+    paths = [
+        "/customers/",
+        "/customers/?q=lovelace&sort=-total_spent",
+        "/customers/?sort=-predicted_clv",
+        "/customers/?rfm_segment=Champions&churn_risk_min=0.1",
+        "/customers/?total_spent_min=abc&created_from=2026-13-45",  # filter errors
+        f"/customers/{customer.pk}/",
+        f"/customers/{customer.pk}/edit/",
+        "/customers/new/",
+        f"/customers/{customer.pk}/deactivate/",
+        "/customers/follow-ups/",
+        "/customers/addresses/pending/",
+        "/customers/999999/",  # the 404 page
+    ]
+    if shop["account"] is not None:
+        paths.append(f"/loyalty/accounts/{shop['account'].pk}/redeem/")
+    for path in paths:
+        page.goto(f"{live_server.url}{path}")
+        axe()
+
+
+def test_a_form_with_errors_passes_axe(page: Page, live_server, axe, shop):
+    log_in(page, live_server, axe)
+    page.goto(f"{live_server.url}/customers/{shop['customer'].pk}/edit/")
+    axe()
+    page.get_by_label("Email", exact=True).fill("not an email")
+    page.get_by_role("button", name="Save").click()
+    axe()
