@@ -12,6 +12,8 @@ handler500 = "core.views.server_error"
 urlpatterns = [
     path("", views.dashboard, name="home"),
     path("health/", views.health, name="health"),
+    # Browsers ask for /favicon.ico on pages that name no icon (the admin's).
+    path("favicon.ico", views.favicon),
     path("customers/", include("customers.urls")),
     path("loyalty/", include("loyalty.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

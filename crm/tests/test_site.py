@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from customers.tests.factories import CustomerFactory, NoteFactory, OrderFactory, UserFactory
@@ -171,3 +172,11 @@ def test_an_unfiltered_big_table_is_counted_from_the_statistics(admin_client, mo
     assert everything.context["cl"].paginator.estimated
     assert "about 3 orders" in everything.content.decode()
     assert not filtered.context["cl"].paginator.estimated
+
+
+def test_the_favicon_is_served(client):
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 302
+    assert response["Location"].endswith("favicon.svg")
+    assert (settings.BASE_DIR / "static" / "favicon.svg").exists()

@@ -1,5 +1,7 @@
 from django import template
 
+from core.colors import badge_style
+
 register = template.Library()
 
 
@@ -9,3 +11,9 @@ def page_query(context, page_number, param="page"):
     query = context["request"].GET.copy()
     query[param or "page"] = page_number
     return "?" + query.urlencode()
+
+
+@register.filter
+def tag_style(tag) -> str:
+    """style="{{ tag|tag_style }}": the tag's colour behind text that reads on it."""
+    return badge_style(tag.color)

@@ -1,7 +1,5 @@
 """The staff customer list: search, filters, sortable columns and pages, all in the URL."""
 
-import re
-
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.http import QueryDict
 from django.utils import timezone
@@ -17,16 +15,6 @@ DEFAULT_PAGE_SIZE = PAGE_SIZES[0]
 # A first click on a column sorts names A to Z, and numbers and dates largest or newest first.
 ASCENDING_FIRST = frozenset({"name"})
 DEFAULT_SORT = "name"
-HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-DEFAULT_TAG_COLOR = "#6c757d"
-
-
-def badge_text_color(background: str) -> str:
-    """Black or white, whichever reads better on the tag's colour (WCAG relative luminance)."""
-    channels = [int(background[i : i + 2], 16) / 255 for i in (1, 3, 5)]
-    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-    return "#000" if luminance > 0.179 else "#fff"
 
 
 class CustomerListView(PermissionRequiredMixin, ForgivingPaginationMixin, FilterView):
@@ -95,9 +83,6 @@ class CustomerListView(PermissionRequiredMixin, ForgivingPaginationMixin, Filter
                 if customer.last_order_at
                 else None
             )
-            for tag in customer.tags.all():
-                tag.badge_color = tag.color if HEX_COLOR.match(tag.color) else DEFAULT_TAG_COLOR
-                tag.badge_text_color = badge_text_color(tag.badge_color)
         page_size = self.get_paginate_by(None)
         form = self.filterset.form
         context.update(
