@@ -7,7 +7,7 @@ import django_filters
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Column, Div, Layout, Row
 from django import forms
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import EMPTY_VALUES, MaxValueValidator, MinValueValidator
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -75,6 +75,15 @@ class IntegerFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField
 
 
+class ChurnPercentFilter(django_filters.NumberFilter):
+    """A churn risk typed in percent (0 to 100), compared with the stored score (0 to 1)."""
+
+    def filter(self, qs: QuerySet, value):
+        if value in EMPTY_VALUES:
+            return qs
+        return super().filter(qs, value / 100)
+
+
 class BoundedDateFilter(django_filters.DateFilter):
     """A date between EARLIEST_DATE and LATEST_DATE; any other is refused at the field."""
 
@@ -119,7 +128,7 @@ class CustomerOrderingFilter(django_filters.OrderingFilter):
 
 
 def number_input(*, step: str, minimum: str | None = "0", maximum: str | None = None):
-    attrs = {"step": step, "inputmode": "numeric" if step == "1" else "decimal"}
+    attrs = {"step": step, "inputmode": "decimal" if "." in step else "numeric"}
     if minimum is not None:
         attrs["min"] = minimum
     if maximum is not None:
@@ -267,21 +276,22 @@ class CustomerFilter(django_filters.FilterSet):
         choices=Customer.RfmSegment.choices,
         widget=forms.CheckboxSelectMultiple,
     )
-    churn_risk_min = django_filters.NumberFilter(
+    # In percent, as the pages show churn risk; the score copy holds it as 0 to 1.
+    churn_risk_min = ChurnPercentFilter(
         field_name="score__churn_risk",
         lookup_expr="gte",
-        label="Min. churn risk",
+        label="Min. churn risk (%)",
         min_value=0,
-        max_value=1,
-        widget=number_input(step="0.05", maximum="1"),
+        max_value=100,
+        widget=number_input(step="5", maximum="100"),
     )
-    churn_risk_max = django_filters.NumberFilter(
+    churn_risk_max = ChurnPercentFilter(
         field_name="score__churn_risk",
         lookup_expr="lte",
-        label="Max. churn risk",
+        label="Max. churn risk (%)",
         min_value=0,
-        max_value=1,
-        widget=number_input(step="0.05", maximum="1"),
+        max_value=100,
+        widget=number_input(step="5", maximum="100"),
     )
     accepts_email = django_filters.BooleanFilter(label="Accepts email", widget=AnyYesNoWidget)
     accepts_sms = django_filters.BooleanFilter(label="Accepts SMS", widget=AnyYesNoWidget)

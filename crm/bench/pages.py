@@ -55,7 +55,7 @@ PAGES = (
     Page(
         "customer_list_churn_by_value",
         LIST_MS,
-        _list(churn_risk_min="0.5", sort="-predicted_clv"),
+        _list(churn_risk_min="50", sort="-predicted_clv"),
     ),
     Page(
         "customer_list_three_filters",

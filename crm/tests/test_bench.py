@@ -204,6 +204,20 @@ def test_every_list_page_of_the_bench_asks_for_filters_and_sorts_the_list_has():
         assert set(params.get("sort", [])) <= CustomerOrderingFilter.valid_values(), page.key
 
 
+def test_the_bench_churn_page_asks_for_the_customers_at_fifty_percent_or_more():
+    from urllib.parse import parse_qs, urlsplit
+
+    from crm.bench.pages import PAGES
+    from customers.filters import CustomerFilter
+
+    (page,) = [page for page in PAGES if page.key == "customer_list_churn_by_value"]
+    params = parse_qs(urlsplit(page.url({})).query)
+    form = CustomerFilter({key: values[0] for key, values in params.items()}).form
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["churn_risk_min"] == 50  # percent, as the list takes it
+
+
 def test_pages_have_query_budgets_judged_with_their_time():
     from crm.bench.pages import summarize_pages
 

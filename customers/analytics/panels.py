@@ -212,12 +212,14 @@ def at_risk_card(request: HttpRequest) -> dict:
     for customer in customers:
         customer.churn = churn_band(customer.churn_risk)
         customer.segment_tone = SEGMENTS.get(customer.rfm_segment, UNKNOWN_SEGMENT).tone
+    threshold_percent = round(AT_RISK_THRESHOLD * 100)
+    # The list's churn filter takes percent.
     list_query = urlencode(
-        {"status": "active", "churn_risk_min": AT_RISK_THRESHOLD, "sort": "-churn_risk"}
+        {"status": "active", "churn_risk_min": threshold_percent, "sort": "-churn_risk"}
     )
     return {
         "at_risk_customers": customers,
-        "threshold_percent": round(AT_RISK_THRESHOLD * 100),
+        "threshold_percent": threshold_percent,
         "list_url": f"{reverse('customers:list')}?{list_query}",
     }
 

@@ -345,6 +345,25 @@ def test_at_risk_ranks_by_churn_risk_times_predicted_value_above_the_threshold(
     assert "USD 1,000.00 USD 500.00" in text(card)  # predicted value, then value at stake
 
 
+def test_at_risk_links_to_the_list_of_the_same_customers(client_in_group):
+    for name, churn_risk in (("Over", 0.8), ("At", 0.5), ("Under", 0.45)):
+        score(
+            CustomerFactory(first_name=name, last_name="Test"),
+            rfm_segment="At Risk",
+            churn_risk=churn_risk,
+            predicted_clv=Decimal("100.00"),
+        )
+    client = client_in_group("Marketing")
+    card = card_html(dashboard(client).content.decode(), "at-risk")
+    link = re.search(r'<a href="([^"]+)">All customers at risk</a>', card).group(1)
+
+    response = client.get(link.replace("&amp;", "&"))
+
+    assert "churn_risk_min=50&" in link.replace("&amp;", "&")  # the list takes percent
+    assert not response.context["filter"].form.errors
+    assert [c.first_name for c in response.context["customers"]] == ["Over", "At"]
+
+
 def test_at_risk_shows_ten_customers_with_one_query(django_assert_num_queries):
     for index in range(12):
         score(

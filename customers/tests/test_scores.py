@@ -171,7 +171,7 @@ def test_the_churn_filter_and_the_value_sort_read_the_copy(staff):
     scored("Champions", 0.2, "5000.00", first_name="Safe")
     CustomerFactory(first_name="New")
 
-    assert listed(staff, churn_risk_min="0.5", sort="-predicted_clv") == ["Top", "Middle"]
+    assert listed(staff, churn_risk_min="50", sort="-predicted_clv") == ["Top", "Middle"]
     assert listed(staff, sort="-churn_risk") == ["Top", "Middle", "Safe"]
     assert listed(staff, sort="predicted_clv") == ["Middle", "Top", "Safe"]
 

@@ -162,8 +162,9 @@ def test_search_box_keeps_the_query(staff_client):
         ({"order_count_min": "2"}, ["Vip", "Wholesale"]),
         ({"order_count_min": "1", "order_count_max": "2"}, ["Suspended", "Vip"]),
         ({"rfm_segment": ["Champions", "At Risk"]}, ["Suspended", "Vip"]),
-        ({"churn_risk_min": "0.5"}, ["Suspended", "Wholesale"]),
-        ({"churn_risk_min": "0.2", "churn_risk_max": "0.8"}, ["Suspended", "Vip"]),
+        ({"churn_risk_min": "50"}, ["Suspended", "Wholesale"]),
+        ({"churn_risk_min": "20", "churn_risk_max": "80"}, ["Suspended", "Vip"]),
+        ({"churn_risk_min": "75", "churn_risk_max": "75"}, ["Suspended"]),
         ({"accepts_email": "false"}, ["Referred"]),
         ({"accepts_sms": "true"}, ["Vip", "Wholesale"]),
         ({"accepts_sms": "false", "accepts_email": "true"}, ["Plain", "Suspended"]),
@@ -348,10 +349,25 @@ def test_numbers_and_dates_out_of_range_are_refused_at_their_field(staff_client,
     assert listed(response) == []
 
 
-def test_churn_risk_outside_zero_to_one_is_refused(staff_client):
-    response = staff_client.get(LIST_URL, {"churn_risk_max": "1.5"})
+@pytest.mark.parametrize("value", ["-5", "105"])
+def test_churn_risk_outside_zero_to_a_hundred_percent_is_refused(staff_client, value):
+    response = staff_client.get(LIST_URL, {"churn_risk_max": value})
 
     assert "churn_risk_max" in response.context["filter"].form.errors
+
+
+def test_churn_risk_is_asked_in_percent(staff_client):
+    response = staff_client.get(LIST_URL)
+
+    form = response.context["filter"].form
+    assert form.fields["churn_risk_min"].label == "Min. churn risk (%)"
+    assert form.fields["churn_risk_max"].label == "Max. churn risk (%)"
+    html = response.content.decode()
+    for name in ("churn_risk_min", "churn_risk_max"):
+        field = re.search(rf'<input[^>]*name="{name}"[^>]*>', html).group(0)
+        assert 'step="5"' in field
+        assert 'min="0"' in field
+        assert 'max="100"' in field
 
 
 def test_unknown_sort_and_page_size_fall_back_to_defaults(staff_client):
