@@ -201,8 +201,38 @@ class OrderStatusChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
     readonly_fields = fields
 
 
+def order_status_choices(current: str | None) -> list[tuple[str, str]]:
+    """The statuses the status field offers: for an order that exists, its status and those it
+    may move to (Order.TRANSITIONS); for a new order, every status (order_create takes any)."""
+    if current is None:
+        return list(Order.Status.choices)
+    allowed = {current, *Order.TRANSITIONS.get(current, ())}
+    return [(value, label) for value, label in Order.Status.choices if value in allowed]
+
+
+class OrderStatusField(forms.ChoiceField):
+    """Offers the moves allowed from the status the page was loaded with, and lets any status
+    through to the form's check: a move refused meanwhile is reported in words, not as "not one
+    of the available choices"."""
+
+    def valid_value(self, value) -> bool:
+        return value in Order.Status.values
+
+
 class OrderAdminForm(forms.ModelForm):
-    """Refuses a status move that order_set_status would refuse, at the status field."""
+    """Offers the status moves order_set_status allows, and refuses any other at the status
+    field."""
+
+    status = OrderStatusField(
+        label="Status",
+        choices=Order.Status.choices,
+        initial=Order._meta.get_field("status").default,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        current = self.instance.status if self.instance.pk else None
+        self.fields["status"].choices = order_status_choices(current)
 
     def clean(self):
         cleaned = super().clean()
