@@ -11,10 +11,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import phonenumbers
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser, Group
 from django.db import transaction
 from django.utils import timezone
 from faker import Faker
 
+from core.roles import LOYALTY_MANAGERS, MANAGERS, MARKETING, SUPPORT
 from customers.models import Address, Customer, CustomerTag, Note, Order, OrderItem, Tag
 from customers.services import orders_bulk_sync
 
@@ -75,6 +78,26 @@ NOTE_BODIES = [
     ("issue", "Email bounced once; confirm the address at the next visit."),
 ]
 
+# One member of staff per staff group (username, first name, last name, group), who write the
+# demo notes. They cannot log in until an administrator sets them a password in the admin.
+DEMO_STAFF = [
+    ("anna", "Anna", "Berger", SUPPORT),
+    ("malik", "Malik", "Osei", MARKETING),
+    ("sofia", "Sofia", "Lindqvist", LOYALTY_MANAGERS),
+    ("tom", "Tom", "Hayes", MANAGERS),
+]
+# Who writes which kind of note: the group whose work it is.
+NOTE_WRITERS = {
+    "preference": SUPPORT,
+    "follow_up": SUPPORT,
+    "complaint": SUPPORT,
+    "issue": SUPPORT,
+    "compliment": MARKETING,
+    "feedback": MARKETING,
+    "reminder": LOYALTY_MANAGERS,
+    "internal": MANAGERS,
+}
+
 
 @dataclass
 class DemoSize:
@@ -102,6 +125,29 @@ def random_phone(rng: random.Random, region: str) -> str:
 
 def demo_present() -> bool:
     return Customer.objects.filter(external_id__startswith=DEMO_PREFIX).exists()
+
+
+def demo_staff_create() -> dict[str, AbstractUser]:
+    """The demo's staff, one per staff group, as {group name: user}. A missing account is
+    made with an unusable password and put in its group; one that exists is used as it is."""
+    User = get_user_model()
+    staff = {}
+    for username, first_name, last_name, group_name in DEMO_STAFF:
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={
+                "first_name": first_name,
+                "last_name": last_name,
+                "email": f"{username}@example.com",
+                "is_staff": True,
+            },
+        )
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+            user.groups.add(Group.objects.get_or_create(name=group_name)[0])
+        staff[group_name] = user
+    return staff
 
 
 def _orders_per_customer(rng: random.Random, size: DemoSize) -> list[int]:
@@ -322,6 +368,7 @@ def demo_data_create(*, size: DemoSize, seed: int = 42) -> dict[str, int]:
             )
     _bulk_create_backdated(Address, addresses, "created_at")
 
+    staff = demo_staff_create()
     notes = []
     for customer in customers:
         if rng.random() < 0.25:
@@ -331,6 +378,7 @@ def demo_data_create(*, size: DemoSize, seed: int = 42) -> dict[str, int]:
                 notes.append(
                     Note(
                         customer=customer,
+                        author=staff[NOTE_WRITERS[kind]],
                         kind=kind,
                         body=body,
                         priority=rng.choices(
@@ -366,4 +414,5 @@ def demo_data_create(*, size: DemoSize, seed: int = 42) -> dict[str, int]:
         "addresses": len(addresses),
         "notes": len(notes),
         "tags": len(customer_tags),
+        "staff": len(staff),
     }

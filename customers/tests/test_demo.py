@@ -1,11 +1,15 @@
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db.models import Count, Sum
 
+from core.roles import STAFF_GROUPS
 from customers import stats
+from customers.demo import DEMO_STAFF
 from customers.models import Address, Customer, Note, Order, OrderItem, Tag
+from customers.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -62,3 +66,35 @@ def test_seed_demo_backdates_history():
     assert Customer.objects.filter(created_at__lt=week_ago).count() > 25
     assert Address.objects.filter(created_at__lt=week_ago).exists()
     assert Note.objects.filter(created_at__lt=week_ago).exists()
+
+
+def test_seed_demo_notes_are_written_by_demo_staff_one_per_staff_group():
+    call_command("seed_demo", customers=120, orders=700)
+    call_command("seed_demo", customers=120, orders=700)
+
+    assert Note.objects.exists()
+    assert not Note.objects.filter(author__isnull=True).exists()  # no "Unknown author"
+    author_ids = set(Note.objects.values_list("author", flat=True))
+    authors = get_user_model().objects.filter(pk__in=author_ids)
+    assert len(authors) > 1
+    assert {user.username for user in authors} <= {username for username, *_ in DEMO_STAFF}
+    staff = get_user_model().objects.filter(username__in=[row[0] for row in DEMO_STAFF])
+    assert staff.count() == len(DEMO_STAFF)  # made once, however often the demo is loaded
+    groups = [group for user in staff for group in user.groups.values_list("name", flat=True)]
+    assert sorted(groups) == sorted(STAFF_GROUPS)
+    for user in staff:
+        assert user.is_staff and not user.is_superuser
+        assert user.get_full_name()
+        assert not user.has_usable_password()  # no login until an administrator sets one
+
+
+def test_seed_demo_leaves_an_existing_account_of_the_same_name_as_it_is():
+    username = DEMO_STAFF[0][0]
+    existing = UserFactory(username=username, first_name="Own", is_staff=False)
+
+    call_command("seed_demo", customers=50, orders=200)
+
+    existing.refresh_from_db()
+    assert existing.check_password("password")
+    assert (existing.first_name, existing.is_staff) == ("Own", False)
+    assert not existing.groups.exists()
