@@ -706,7 +706,7 @@ def test_query_count_is_pinned_and_constant_in_the_number_of_customers(
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_filter_and_sort_on_a_phone(page, live_server):
+def test_filter_and_sort_on_a_phone(page, live_server, axe):
     from django.contrib.auth.models import Permission
     from django.contrib.contenttypes.models import ContentType
     from playwright.sync_api import expect
@@ -730,21 +730,26 @@ def test_filter_and_sort_on_a_phone(page, live_server):
     UserFactory(username="sam").user_permissions.add(view_customer)
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{live_server.url}/accounts/login/?next={LIST_URL}")
+    axe()
     page.get_by_label("Username").fill("sam")
     page.get_by_label("Password").fill("password")
     page.get_by_role("button", name="Log in").click()
+    axe()
 
     expect(page.get_by_label("Status")).to_be_hidden()
     page.get_by_role("button", name="Filters").click()
     page.get_by_label("Status").select_option("suspended")
     page.get_by_role("button", name="Apply").click()
     page.wait_for_load_state()
+    axe()
 
     assert page.url.endswith(f"{LIST_URL}?sort=name&status=suspended")
     expect(page.locator("#customer-count")).to_have_text("2 customers")
     page.get_by_role("link", name="Total spent").click()
-    rows = page.locator("#customer-table tbody tr td:first-child a")
+    rows = page.locator("#customer-table tbody tr td:first-child > a")
     expect(rows).to_have_text(["Suspended Big", "Suspended Little"])
+    axe()
     page.get_by_role("link", name="Total spent").click()
     expect(rows).to_have_text(["Suspended Little", "Suspended Big"])
+    axe()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
