@@ -102,3 +102,55 @@ def test_a_form_with_errors_passes_axe(page: Page, live_server, axe, shop):
     page.get_by_label("Email", exact=True).fill("not an email")
     page.get_by_role("button", name="Save").click()
     axe()
+
+
+def test_keyboard_users_skip_the_menu_search_first_and_see_what_has_focus(
+    page: Page, live_server, axe, shop
+):
+    log_in(page, live_server, axe)
+    page.goto(f"{live_server.url}/customers/")
+    axe()
+
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to the content")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to the content"
+    assert skip.bounding_box()["y"] >= 0  # shown when it has focus
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    # From the content, the search comes before every filter.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.getAttribute('type')") == "search"
+
+    # A focused control has a ring of 3 px in a colour that stands out from the page.
+    ring = page.evaluate(
+        "(() => { const s = getComputedStyle(document.activeElement);"
+        " return [s.outlineStyle, s.outlineWidth, s.outlineColor]; })()"
+    )
+    assert ring[0] == "solid" and ring[1] == "3px" and ring[2] == "rgb(10, 61, 145)"
+
+
+def test_nothing_covers_a_filter_control_that_has_focus(page: Page, live_server, axe, shop):
+    log_in(page, live_server, axe)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.emulate_media(reduced_motion="reduce")  # focus scrolls at once, not smoothly
+    page.goto(f"{live_server.url}/customers/")
+    axe()
+
+    covered = page.evaluate(
+        """() => {
+          const covered = [];
+          const panel = '#customer-filter-panel';
+          for (const box of document.querySelectorAll(`${panel} input, ${panel} select`)) {
+            box.focus();
+            const r = box.getBoundingClientRect();
+            const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+            const labelled = box.labels && [...box.labels].includes(hit);
+            if (hit !== box && !box.contains(hit) && !labelled) {
+              covered.push(box.id || box.name);
+            }
+          }
+          return covered;
+        }"""
+    )
+
+    assert covered == []
