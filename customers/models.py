@@ -924,6 +924,30 @@ class CustomerTag(models.Model):
         return f"{self.customer} · {self.tag}"
 
 
+class TagRemoval(models.Model):
+    """One row per tag taken off a customer through customer_tag_remove: who removed it and when,
+    and when and by whom it had been added (that CustomerTag row is gone), for the timeline."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="tag_removals")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
+    added_at = models.DateTimeField()
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    removed_at = models.DateTimeField(auto_now_add=True)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["customer", "removed_at"], name="tag_removal_customer_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer} · {self.tag} (removed)"
+
+
 class AnalyticsRun(models.Model):
     """One nightly scoring run: when, which model, what it fitted, how long each step took."""
 

@@ -26,6 +26,7 @@ from customers.models import (
     OrderItem,
     OrderStatusChange,
     Tag,
+    TagRemoval,
 )
 from customers.signals import order_delivered, order_delivery_reverted, orders_bulk_changed
 
@@ -314,8 +315,22 @@ def customer_tag_add(*, customer: Customer, name: str, added_by=None, create: bo
     return tag
 
 
-def customer_tag_remove(*, customer: Customer, tag: Tag) -> None:
-    CustomerTag.objects.filter(customer=customer, tag=tag).delete()
+@transaction.atomic
+def customer_tag_remove(*, customer: Customer, tag: Tag, removed_by=None) -> bool:
+    """Take a tag off a customer and record the removal (a TagRemoval, shown on the timeline with
+    the addition it ends). Returns False, recording nothing, when the customer did not carry it."""
+    link = CustomerTag.objects.filter(customer=customer, tag=tag).first()
+    # Deleted by id and counted, so two people removing the same tag record one removal.
+    if link is None or not CustomerTag.objects.filter(pk=link.pk).delete()[0]:
+        return False
+    TagRemoval.objects.create(
+        customer=customer,
+        tag=tag,
+        added_at=link.added_at,
+        added_by_id=link.added_by_id,
+        removed_by=removed_by,
+    )
+    return True
 
 
 def note_create(

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from core import registry
 from core.registry import TimelineEntry
-from customers.models import Address, CustomerTag, Note, Order, OrderStatusChange
+from customers.models import Address, CustomerTag, Note, Order, OrderStatusChange, TagRemoval
 
 
 def order_entries(customer, limit):
@@ -49,11 +49,28 @@ def note_entries(customer, limit):
         )
 
 
+def _by(user) -> str:
+    return f" by {user.get_username()}" if user else ""
+
+
 def tag_entries(customer, limit):
+    """Tags the customer carries, and tags since removed: the removal and the addition it ended."""
     links = CustomerTag.objects.filter(customer=customer).select_related("tag", "added_by")
     for link in links.order_by("-added_at", "-id")[:limit]:
-        who = f" by {link.added_by.get_username()}" if link.added_by else ""
-        yield TimelineEntry(at=link.added_at, kind="tag", title=f"Tagged {link.tag.name}{who}")
+        yield TimelineEntry(
+            at=link.added_at, kind="tag", title=f"Tagged {link.tag.name}{_by(link.added_by)}"
+        )
+    removals = TagRemoval.objects.filter(customer=customer).select_related(
+        "tag", "added_by", "removed_by"
+    )
+    for removal in removals.order_by("-removed_at", "-id")[:limit]:
+        name = removal.tag.name
+        yield TimelineEntry(
+            at=removal.removed_at, kind="tag", title=f"Tag {name} removed{_by(removal.removed_by)}"
+        )
+        yield TimelineEntry(
+            at=removal.added_at, kind="tag", title=f"Tagged {name}{_by(removal.added_by)}"
+        )
 
 
 def address_entries(customer, limit):

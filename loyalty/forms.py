@@ -19,6 +19,9 @@ class RewardRedeemForm(forms.Form):
         },
     )
 
+    # Sent by the confirmation step's button: without it the page asks first and spends nothing.
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
     def __init__(self, *args, account: LoyaltyAccount, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["reward"].queryset = Reward.objects.filter(program_id=account.program_id)

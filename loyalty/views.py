@@ -64,8 +64,10 @@ def customer_enrol(request, customer_pk, program_pk):
     ("loyalty.view_loyaltyaccount", "loyalty.add_redemption"), raise_exception=True
 )
 def account_redeem(request, pk):
-    """GET: the rewards the account's program offers today. POST: redeem one, then back to the
-    customer with the voucher code; a refusal leaves everything as it was and says why."""
+    """GET: the rewards the account's program offers today. POST of a reward: ask to confirm it,
+    naming the reward and its points, and spend nothing. POST with ``confirm``: redeem it, then
+    back to the customer with the voucher code; a refusal leaves everything as it was and says
+    why."""
     account = get_object_or_404(
         rows_visible_to(
             request.user, LoyaltyAccount.objects.select_related("customer", "program", "tier")
@@ -75,6 +77,14 @@ def account_redeem(request, pk):
     form = RewardRedeemForm(request.POST if request.method == "POST" else None, account=account)
     if request.method == "POST" and form.is_valid():
         reward = form.cleaned_data["reward"]
+        if not form.cleaned_data["confirm"]:
+            reward.points_short = max(0, reward.points_cost - account.balance)
+            reward.balance_after = account.balance - reward.points_cost
+            return render(
+                request,
+                "loyalty/redeem.html",
+                {"account": account, "customer": account.customer, "confirm_reward": reward},
+            )
         try:
             redemption = services.loyalty_reward_redeem(
                 account=account, reward=reward, created_by=request.user

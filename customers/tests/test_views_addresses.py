@@ -1,9 +1,11 @@
 """The address verification queue: listing, counters, verify/reject (htmx and plain POST), bulk
 verify, permissions and a query count that does not grow with the queue."""
 
+import json
 import re
 from datetime import timedelta
 from decimal import Decimal
+from html.parser import HTMLParser
 
 import pytest
 from django.db import connection
@@ -41,6 +43,37 @@ def pending_address(days_old=0, **fields):
     Address.objects.filter(pk=address.pk).update(created_at=created_at)
     address.created_at = created_at
     return address
+
+
+def announced(response) -> str:
+    """What the page's live region is told to say (HX-Trigger crm:announce, static/js/a11y.js)."""
+    return json.loads(response.headers.get("HX-Trigger", "{}")).get("crm:announce", "")
+
+
+class _Elements(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.found = []
+
+    def handle_starttag(self, tag, attrs):
+        self.found.append(dict(attrs))
+
+
+def elements(response) -> list[dict]:
+    """The attributes of every start tag of the response, in page order."""
+    parser = _Elements()
+    parser.feed(response.content.decode())
+    return parser.found
+
+
+def element_by_id(response, element_id: str) -> dict:
+    [found] = [attrs for attrs in elements(response) if attrs.get("id") == element_id]
+    return found
+
+
+def focused(response) -> list[dict]:
+    """The elements marked data-focus: where focus goes after the htmx swap."""
+    return [attrs for attrs in elements(response) if "data-focus" in attrs]
 
 
 def assert_untouched(address):
@@ -215,9 +248,43 @@ def test_verify_over_htmx_returns_the_confirmed_row_and_fresh_counters(verifier)
     assert f'id="address-{address.pk}"' in body
     assert "<strong>Verified</strong>" in body
     assert "7 Quay Street" in body
-    assert 'hx-swap-oob="true"' in body
+    assert 'hx-swap-oob="innerHTML"' in body
     assert 'data-counter="pending">1<' in body
     assert 'data-counter="verified">1<' in body
+
+
+def test_a_decision_is_announced_and_sends_focus_to_the_next_pending_row(verifier):
+    address = pending_address()
+
+    verified = verifier.post(verify_url(address), {}, **HTMX)
+
+    assert announced(verified) == "Address verified"
+    row = element_by_id(verified, f"address-{address.pk}")
+    assert row["data-focus-next"] == "[data-row-focus]"
+    assert row["data-focus-fallback"] == "#address-queue-heading"
+    assert focused(verified) == []
+
+
+def test_a_rejection_is_announced(verifier):
+    address = pending_address()
+
+    response = verifier.post(reject_url(address), {"verification_notes": "No such street"}, **HTMX)
+
+    assert announced(response) == "Address rejected"
+
+
+def test_each_rows_verify_button_is_where_focus_goes_and_names_the_address(verifier):
+    address = pending_address(line1="9 Focus Lane")
+
+    response = verifier.get(QUEUE_URL)
+
+    [verify] = [attrs for attrs in elements(response) if "data-row-focus" in attrs]
+    described_by = verify["aria-describedby"].split()
+    assert described_by == [f"address-{address.pk}-customer", f"address-{address.pk}-lines"]
+    for element_id in described_by:
+        element_by_id(response, element_id)
+    assert element_by_id(response, "address-queue-heading")["tabindex"] == "-1"
+    assert "9 Focus Lane" in response.content.decode()
 
 
 @pytest.mark.parametrize(
@@ -241,7 +308,12 @@ def test_bad_coordinates_are_refused_at_the_field_over_htmx(verifier, data, fiel
     assert f'id="address-{address.pk}-verify-{field}"' in body
     assert "is-invalid" in body
     assert "<strong>Verified</strong>" not in body
-    assert 'hx-swap-oob="true"' not in body
+    assert "hx-swap-oob" not in body
+    field = element_by_id(response, f"address-{address.pk}-verify-{field}")
+    assert field["aria-invalid"] == "true"
+    assert element_by_id(response, field["aria-describedby"])["class"] == "invalid-feedback"
+    assert focused(response) == [field]
+    assert announced(response) == ""
     assert_untouched(address)
 
 
@@ -293,6 +365,7 @@ def test_an_address_decided_meanwhile_is_not_overwritten(verifier):
     assert address.verified_by == other
     assert address.verification_notes == "No such street"
     assert "Already rejected" in response.content.decode()
+    assert announced(response) == f"The address of {address.customer} was already rejected."
 
 
 @pytest.mark.parametrize("address_pk", [999999, 10**20])
@@ -352,6 +425,10 @@ def test_reject_requires_a_reason_at_the_field(verifier, reason):
     assert f'id="address-{address.pk}-reject-verification_notes"' in body
     assert "This field is required." in body
     assert "<details open>" in body
+    field = element_by_id(response, f"address-{address.pk}-reject-verification_notes")
+    assert field["aria-invalid"] == "true"
+    assert element_by_id(response, field["aria-describedby"])["class"] == "invalid-feedback"
+    assert focused(response) == [field]
     assert_untouched(address)
 
 
@@ -405,6 +482,38 @@ def test_bulk_verify_touches_only_the_selected_pending_addresses(client, user_wi
     assert "2 addresses verified" in response.content.decode()
 
 
+def test_bulk_verify_over_htmx_announces_the_count_and_focuses_the_heading(verifier):
+    first, second, left_alone = pending_address(), pending_address(), pending_address()
+
+    response = verifier.post(
+        f"{reverse('customers:addresses_verify_bulk')}?page=1",
+        {"address_ids": [first.pk, second.pk]},
+        **HTMX,
+    )
+
+    assert response.status_code == 200
+    assert announced(response) == "2 addresses verified"
+    body = response.content.decode()
+    assert 'id="address-queue-page"' in body
+    assert "2 addresses verified." in body  # shown above the list too
+    [heading] = focused(response)
+    assert heading["id"] == "address-queue-heading"
+    assert [a.pk for a in response.context["addresses"]] == [left_alone.pk]
+    left_alone.refresh_from_db()
+    assert left_alone.verification_status == PENDING
+
+
+def test_bulk_verify_over_htmx_with_nothing_selected_says_so_at_the_checkboxes(verifier):
+    address = pending_address()
+
+    response = verifier.post(reverse("customers:addresses_verify_bulk"), {}, **HTMX)
+
+    assert announced(response) == "Select the addresses to verify first"
+    [select_all] = focused(response)
+    assert select_all["id"] == "select-all-addresses"
+    assert_untouched(address)
+
+
 def test_bulk_verify_with_nothing_selected_writes_nothing(verifier):
     address = pending_address()
 
@@ -421,6 +530,8 @@ def test_bulk_form_and_row_checkboxes_belong_together(verifier):
 
     assert 'id="bulk-verify" method="post"' in body
     assert f'action="{reverse("customers:addresses_verify_bulk")}?page=1"' in body
+    assert f'hx-post="{reverse("customers:addresses_verify_bulk")}?page=1"' in body
+    assert 'hx-select="#address-queue-page"' in body
     assert re.search(rf'name="address_ids" value="{address.pk}"\s+form="bulk-verify"', body)
     assert "Verify selected" in body
 

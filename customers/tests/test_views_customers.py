@@ -1,14 +1,16 @@
 """The customer page and its in-place parts, create, edit and "delete"."""
 
+import json
 from datetime import timedelta
 from decimal import Decimal
+from html.parser import HTMLParser
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
 from core import registry
-from customers.models import Customer, CustomerTag, Note, Tag
+from customers.models import Customer, CustomerTag, Note, Tag, TagRemoval
 from customers.tests.factories import (
     AddressFactory,
     CustomerFactory,
@@ -34,6 +36,43 @@ SUPPORT_PERMS = (
 
 def detail_url(customer):
     return reverse("customers:detail", args=[customer.pk])
+
+
+def announced(response) -> str:
+    """What the page's live region is told to say (HX-Trigger crm:announce, static/js/a11y.js)."""
+    return json.loads(response.headers.get("HX-Trigger", "{}")).get("crm:announce", "")
+
+
+class _Elements(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.found = []
+
+    def handle_starttag(self, tag, attrs):
+        self.found.append((tag, dict(attrs)))
+
+
+def elements(response) -> list[tuple[str, dict]]:
+    """Every start tag of the response, in page order, with its attributes."""
+    parser = _Elements()
+    parser.feed(response.content.decode())
+    return parser.found
+
+
+def element(response, **attrs) -> dict:
+    """The attributes of the one element carrying all of ``attrs``."""
+    matches = [
+        found
+        for _, found in elements(response)
+        if all(found.get(name) == value for name, value in attrs.items())
+    ]
+    assert len(matches) == 1, f"{len(matches)} elements with {attrs}"
+    return matches[0]
+
+
+def focused(response) -> list[dict]:
+    """The elements marked data-focus: where focus goes after the htmx swap."""
+    return [found for _, found in elements(response) if "data-focus" in found]
 
 
 def test_detail_shows_profile_stats_addresses_orders_notes_and_timeline(client_in_group):
@@ -94,7 +133,8 @@ def test_detail_query_count_is_constant_in_history_size(client_in_group, assert_
     Note.objects.bulk_create([Note(customer=customer, body=f"note {n}") for n in range(300)])
     AddressFactory.create_batch(3, customer=customer)
 
-    with assert_queries(19):
+    # The tags' part of the timeline is two queries: tags carried, tags removed.
+    with assert_queries(20):
         response = client.get(detail_url(customer))
 
     assert response.status_code == 200
@@ -166,6 +206,237 @@ def test_remove_tag(client_in_group):
 
     assert response.status_code == 200
     assert not customer.tags.exists()
+
+
+# Announcements and focus after the in-place updates ------------------------------------------
+
+
+def test_adding_a_tag_announces_it_and_leaves_the_empty_input_focused(client_in_group):
+    customer = CustomerFactory()
+    TagFactory(name="VIP")
+    client = client_in_group("Support")
+
+    response = client.post(
+        reverse("customers:tag_add", args=[customer.pk]), {"name": "vip"}, **HTMX
+    )
+
+    assert announced(response) == "Tag VIP added"
+    [target] = focused(response)
+    assert target["id"] == "tag-name"
+    assert target["value"] == ""
+    assert "aria-invalid" not in target
+
+
+def test_a_refused_tag_name_is_tied_to_its_input_which_keeps_focus(client_in_group):
+    customer = CustomerFactory()
+    client = client_in_group("Support")
+
+    response = client.post(
+        reverse("customers:tag_add", args=[customer.pk]), {"name": "Brand new"}, **HTMX
+    )
+
+    field = element(response, id="tag-name")
+    assert field["aria-invalid"] == "true"
+    assert field["aria-describedby"] == "tag-name-error"
+    assert field["value"] == "Brand new"
+    assert "data-focus" in field
+    assert element(response, id="tag-name-error")["class"] == "invalid-feedback"
+    assert "There is no tag named “Brand new”." in response.content.decode()
+    assert announced(response) == ""
+
+
+def test_removing_a_tag_announces_it_and_focuses_the_next_tags_remove_button(client_in_group):
+    customer = CustomerFactory()
+    first, middle, last = (
+        TagFactory(name="Alpha"),
+        TagFactory(name="Beta"),
+        TagFactory(name="Gamma"),
+    )
+    customer.tags.add(first, middle, last)
+    client = client_in_group("Support")
+
+    response = client.post(reverse("customers:tag_remove", args=[customer.pk, middle.pk]), **HTMX)
+
+    assert announced(response) == "Tag Beta removed"
+    [target] = focused(response)
+    assert target["aria-label"] == "Remove tag Gamma"
+
+
+def test_removing_the_last_tag_in_the_list_focuses_the_one_before(client_in_group):
+    customer = CustomerFactory()
+    first, last = TagFactory(name="Alpha"), TagFactory(name="Beta")
+    customer.tags.add(first, last)
+    client = client_in_group("Support")
+
+    response = client.post(reverse("customers:tag_remove", args=[customer.pk, last.pk]), **HTMX)
+
+    [target] = focused(response)
+    assert target["aria-label"] == "Remove tag Alpha"
+
+
+def test_removing_the_only_tag_focuses_the_tag_input(client_in_group):
+    customer = CustomerFactory()
+    tag = TagFactory(name="VIP")
+    customer.tags.add(tag)
+    client = client_in_group("Support")
+
+    response = client.post(reverse("customers:tag_remove", args=[customer.pk, tag.pk]), **HTMX)
+
+    assert announced(response) == "Tag VIP removed"
+    [target] = focused(response)
+    assert target["id"] == "tag-name"
+
+
+def test_a_tag_removal_is_recorded_with_who_removed_it(client, user_with_perms):
+    user = user_with_perms("customers.change_customer", "customers.view_tag")
+    client.force_login(user)
+    customer = CustomerFactory()
+    tag = TagFactory(name="VIP")
+    customer.tags.add(tag)
+
+    client.post(reverse("customers:tag_remove", args=[customer.pk, tag.pk]), **HTMX)
+
+    removal = TagRemoval.objects.get()
+    assert (removal.customer, removal.tag, removal.removed_by) == (customer, tag, user)
+
+
+def test_tag_badges_pick_a_readable_text_colour_and_the_remove_button_names_the_tag(
+    client_in_group,
+):
+    customer = CustomerFactory()
+    customer.tags.add(
+        TagFactory(name="Gold", color="#ffc107"), TagFactory(name="Navy", color="#001f5b")
+    )
+
+    response = client_in_group("Support").get(detail_url(customer))
+
+    gold, navy = (
+        found
+        for tag, found in elements(response)
+        if "badge" in found.get("class", "") and "rounded-pill" in found.get("class", "")
+    )
+    assert gold["style"] == "background-color: #ffc107; color: #000"
+    assert navy["style"] == "background-color: #001f5b; color: #fff"
+    assert "btn-close-white" not in response.content.decode()
+    remove = element(response, **{"aria-label": "Remove tag Gold"})
+    assert "width: 24px; height: 24px" in remove["style"]
+    assert focused(response) == []
+
+
+def test_adding_a_note_announces_it_and_focuses_the_new_note(client_in_group):
+    customer = CustomerFactory()
+    NoteFactory(customer=customer, body="Pinned long ago", pinned=True)
+    client = client_in_group("Support")
+
+    response = client.post(
+        reverse("customers:notes", args=[customer.pk]),
+        {"body": "Asked for a call back", "kind": "internal", "priority": "normal"},
+        **HTMX,
+    )
+
+    note = Note.objects.get(body="Asked for a call back")
+    assert announced(response) == "Note added"
+    [target] = focused(response)
+    assert target["id"] == f"note-{note.pk}"
+    assert target["tabindex"] == "-1"
+
+
+def test_a_refused_note_is_tied_to_its_field_which_gets_focus(client_in_group):
+    customer = CustomerFactory()
+    client = client_in_group("Support")
+
+    response = client.post(
+        reverse("customers:notes", args=[customer.pk]),
+        {"body": "", "kind": "internal", "priority": "normal"},
+        **HTMX,
+    )
+
+    body = element(response, name="body")
+    assert body["aria-invalid"] == "true"
+    assert "data-focus" in body
+    error = element(response, id=body["aria-describedby"])
+    assert error["class"] == "invalid-feedback"
+    assert focused(response) == [body]
+    assert announced(response) == ""
+
+
+def test_pinning_a_note_announces_it_and_keeps_focus_on_its_button(client_in_group):
+    note = NoteFactory(body="Likes green")
+    NoteFactory(customer=note.customer, body="Newer")
+    client = client_in_group("Support")
+
+    pinned = client.post(reverse("customers:note_pin", args=[note.pk]), **HTMX)
+    unpinned = client.post(reverse("customers:note_pin", args=[note.pk]), **HTMX)
+
+    assert announced(pinned) == "Note pinned"
+    assert announced(unpinned) == "Note unpinned"
+    for response in (pinned, unpinned):
+        [target] = focused(response)
+        assert target["aria-describedby"] == f"note-{note.pk}-body"
+        assert target["class"].startswith("btn")
+
+
+def test_pinning_keeps_the_page_of_notes_shown(client_in_group):
+    customer = CustomerFactory()
+    notes = [NoteFactory(customer=customer, body=f"note {n}") for n in range(12)]
+    client = client_in_group("Support")
+    oldest = notes[0]  # on page 2
+
+    page_two = client.get(reverse("customers:notes", args=[customer.pk]), {"notes_page": 2}, **HTMX)
+    pin_url = reverse("customers:note_pin", args=[oldest.pk])
+    done = client.post(f"{reverse('customers:note_done', args=[oldest.pk])}?notes_page=2", **HTMX)
+
+    assert f'hx-post="{pin_url}?notes_page=2"' in page_two.content.decode()
+    assert done.context["notes_page"].number == 2
+    assert announced(done) == "Follow-up marked done"
+    [target] = focused(done)
+    assert target["aria-describedby"] == f"note-{oldest.pk}-body"
+
+
+def test_a_note_that_leaves_the_page_sends_focus_to_the_panel_header(client_in_group):
+    customer = CustomerFactory()
+    note = NoteFactory(customer=customer, body="Was pinned", pinned=True)
+    for n in range(10):
+        NoteFactory(customer=customer, body=f"newer {n}")
+    client = client_in_group("Support")
+
+    response = client.post(reverse("customers:note_pin", args=[note.pk]), **HTMX)
+
+    assert note.body not in response.content.decode()
+    [target] = focused(response)
+    assert target["tabindex"] == "-1"
+    assert "card-header" in target["class"]
+
+
+@pytest.mark.parametrize(
+    ("name", "param", "what"),
+    [("orders", "orders_page", "Orders"), ("notes", "notes_page", "Notes")],
+)
+def test_paging_in_place_announces_the_page_and_focuses_the_panel_header(
+    client_in_group, name, param, what
+):
+    customer = CustomerFactory()
+    for _ in range(15):
+        OrderFactory(customer=customer)
+        NoteFactory(customer=customer)
+    client = client_in_group("Support")
+
+    response = client.get(reverse(f"customers:{name}", args=[customer.pk]), {param: 2}, **HTMX)
+    page = client.get(detail_url(customer))
+
+    assert announced(response) == f"{what}, page 2 of 2"
+    [target] = focused(response)
+    assert "card-header" in target["class"]
+    assert focused(page) == []
+
+
+def test_the_pin_button_is_a_24_pixel_target(client_in_group):
+    note = NoteFactory()
+
+    response = client_in_group("Support").get(detail_url(note.customer))
+
+    pin = element(response, **{"aria-describedby": f"note-{note.pk}-body", "type": "submit"})
+    assert "min-width: 24px; min-height: 24px" in pin["style"]
 
 
 def test_add_note_with_follow_up(client_in_group):

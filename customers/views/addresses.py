@@ -18,6 +18,7 @@ from core.visibility import addresses_visible_to
 from customers import selectors, services
 from customers.forms import AddressRejectForm, AddressVerifyForm
 from customers.models import Address
+from customers.views.customers import announce, focus_first_error
 from customers.views.mixins import ForgivingPaginationMixin
 
 # Larger ids cannot exist and SQLite raises OverflowError on them instead of matching nothing.
@@ -58,6 +59,11 @@ class AddressQueueView(PermissionRequiredMixin, ForgivingPaginationMixin, ListVi
     # Set when a plain POST failed validation: that row is shown with its bound form.
     failed_address: Address | None = None
     failed_form: BaseForm | None = None
+    # Set after a bulk verification over htmx: what it did, shown above the list, and where
+    # focus goes ("heading", or "select-all" when nothing was selected).
+    notice: str = ""
+    notice_level: str = "success"
+    focus: str = ""
 
     def get_queryset(self):
         return selectors.addresses_pending(self.request.user)
@@ -78,6 +84,7 @@ class AddressQueueView(PermissionRequiredMixin, ForgivingPaginationMixin, ListVi
                     address.reject_form = self.failed_form
         context["addresses"] = rows
         context["counts"] = selectors.address_verification_counts(self.request.user)
+        context.update(notice=self.notice, notice_level=self.notice_level, focus=self.focus)
         return context
 
 
@@ -96,10 +103,12 @@ def _address_restore(address: Address) -> None:
 
 def _already_decided(request: HttpRequest, address: Address) -> HttpResponse:
     """Someone else verified or rejected the address since the page was loaded: write nothing."""
-    if request.htmx:
-        return render(request, ROW_TEMPLATE, {"address": address, "already_decided": True})
     status = address.get_verification_status_display().lower()
-    messages.warning(request, f"The address of {address.customer} was already {status}.")
+    message = f"The address of {address.customer} was already {status}."
+    if request.htmx:
+        response = render(request, ROW_TEMPLATE, {"address": address, "already_decided": True})
+        return announce(response, message)
+    messages.warning(request, message)
     return redirect(_queue_url(request))
 
 
@@ -116,8 +125,14 @@ def _decision_response(
             context.update(verify_form=form, reject_form=_reject_form(address))
         else:
             context.update(verify_form=_verify_form(address), reject_form=form)
-        # Errors come back with 200 so htmx swaps the row and the messages show at the fields.
-        return render(request, ROW_TEMPLATE, context)
+        if not saved:
+            # Errors come back with 200 so htmx swaps the row and the messages show at the
+            # fields; focus goes to the first field in error.
+            focus_first_error(form)
+            return render(request, ROW_TEMPLATE, context)
+        # A decided row sends focus on to the next pending row (address_row.html).
+        status = address.get_verification_status_display().lower()
+        return announce(render(request, ROW_TEMPLATE, context), f"Address {status}")
     if saved:
         status = address.get_verification_status_display().lower()
         messages.success(request, f"Address of {address.customer} {status}.")
@@ -185,10 +200,25 @@ def addresses_verify_bulk(request: HttpRequest) -> HttpResponse:
         if value.isdecimal() and 0 < int(value) <= MAX_ID
     }
     if not address_ids:
-        messages.warning(request, "Select the addresses to verify first.")
+        message = "Select the addresses to verify first."
+        if request.htmx:
+            return _queue_after_bulk(request, message, level="warning", focus="select-all")
+        messages.warning(request, message)
         return redirect(_queue_url(request))
     visible = addresses_visible_to(request.user).filter(pk__in=address_ids)
     verified = services.addresses_verify(addresses=visible, verified_by=request.user)
     noun = "address" if verified == 1 else "addresses"
-    messages.success(request, f"{verified} {noun} verified.")
+    message = f"{verified} {noun} verified."
+    if request.htmx:
+        return _queue_after_bulk(request, message, level="success", focus="heading")
+    messages.success(request, message)
     return redirect(_queue_url(request))
+
+
+def _queue_after_bulk(request: HttpRequest, message: str, *, level: str, focus: str):
+    """The queue page again, saying ``message`` above the list and in the live region; htmx
+    takes the page's #address-queue-page from it (address_queue.html)."""
+    view = AddressQueueView(notice=message, notice_level=level, focus=focus)
+    view.setup(request)
+    response = view.get(request)
+    return announce(response, message.rstrip("."))

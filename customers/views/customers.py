@@ -5,13 +5,15 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponseRedirect
+from django.forms import BaseForm
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django.views.generic import CreateView, DetailView, UpdateView
+from django_htmx.http import trigger_client_event
 
 from core import registry
 from core.forms import form_add_service_error, form_errors_text
@@ -22,6 +24,26 @@ from customers.models import Customer, Tag
 
 ORDERS_PER_PAGE = 10
 NOTES_PER_PAGE = 10
+
+
+def announce(response: HttpResponse, message: str) -> HttpResponse:
+    """Have the page say ``message`` in its live region once htmx has the response
+    (static/js/a11y.js)."""
+    trigger_client_event(response, "crm:announce", message)
+    return response
+
+
+def focus_first_error(form: BaseForm) -> None:
+    """After an htmx swap, focus goes to the first field in error (marked data-focus); a form
+    whose errors belong to no field focuses its first field. The field's aria-invalid and its
+    aria-describedby pointing at the message come from Django and crispy-forms."""
+    in_error = [name for name in form.fields if name in form.errors]
+    name = in_error[0] if in_error else next(iter(form.fields))
+    form.fields[name].widget.attrs["data-focus"] = True
+
+
+def page_announcement(what: str, page) -> str:
+    return f"{what}, page {page.number} of {page.paginator.num_pages}"
 
 
 def repeat_frequency(order_count: int) -> str:
@@ -147,8 +169,13 @@ def customer_deactivate(request, pk):
 @login_required
 @permission_required("customers.view_order", raise_exception=True)
 def customer_orders(request, pk):
+    """One page of orders, for the pagination links (htmx): focus goes to the panel's header."""
     customer = get_object_or_404(customers_visible_to(request.user), pk=pk)
-    return render(request, "customers/partials/orders.html", orders_context(request, customer))
+    context = orders_context(request, customer)
+    if not request.htmx:
+        return render(request, "customers/partials/orders.html", context)
+    response = render(request, "customers/partials/orders.html", {**context, "focus_panel": True})
+    return announce(response, page_announcement("Orders", context["orders_page"]))
 
 
 @login_required
@@ -156,32 +183,52 @@ def customer_orders(request, pk):
 def customer_notes(request, pk):
     """GET: one page of notes (htmx). POST: add a note, then show the notes again."""
     customer = get_object_or_404(customers_visible_to(request.user), pk=pk)
-    form = None
-    if request.method == "POST":
-        if not request.user.has_perm("customers.add_note"):
-            raise PermissionDenied
-        form = NoteForm(request.POST)
-        if form.is_valid():
-            try:
-                services.note_create(customer=customer, author=request.user, **form.cleaned_data)
-            except ValidationError as error:
-                form_add_service_error(form, error)
-            else:
-                form = None
-                if not request.htmx:
-                    messages.success(request, "Note added.")
-                    return redirect("customers:detail", pk=customer.pk)
-        if form is not None and not request.htmx:
-            messages.error(request, "The note was not saved. " + form_errors_text(form))
-            return redirect("customers:detail", pk=customer.pk)
-    return render(request, "customers/partials/notes.html", notes_context(request, customer, form))
-
-
-def _note_changed(request, note):
-    if request.htmx:
-        return render(
-            request, "customers/partials/notes.html", notes_context(request, note.customer)
+    if request.method != "POST":
+        context = notes_context(request, customer)
+        if not request.htmx:
+            return render(request, "customers/partials/notes.html", context)
+        response = render(
+            request, "customers/partials/notes.html", {**context, "focus_panel": True}
         )
+        return announce(response, page_announcement("Notes", context["notes_page"]))
+    if not request.user.has_perm("customers.add_note"):
+        raise PermissionDenied
+    form = NoteForm(request.POST)
+    note = None
+    if form.is_valid():
+        try:
+            note = services.note_create(customer=customer, author=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            form_add_service_error(form, error)
+    if not request.htmx:
+        if note is None:
+            messages.error(request, "The note was not saved. " + form_errors_text(form))
+        else:
+            messages.success(request, "Note added.")
+        return redirect("customers:detail", pk=customer.pk)
+    if note is None:
+        focus_first_error(form)
+        return render(
+            request, "customers/partials/notes.html", notes_context(request, customer, form)
+        )
+    return _notes_response(request, note, "Note added")
+
+
+def _notes_response(request, note, announcement: str, *, focus: str = "note"):
+    """The notes panel after a change to ``note``, focused on it (the whole note, or its "pin"
+    button) or, when it has left the page shown, on the panel's header."""
+    context = notes_context(request, note.customer)
+    if any(shown.pk == note.pk for shown in context["notes_page"]):
+        context.update(focus_note_pk=note.pk, focus_note=focus)
+    else:
+        context.update(focus_panel=True)
+    response = render(request, "customers/partials/notes.html", context)
+    return announce(response, announcement)
+
+
+def _note_changed(request, note, announcement: str):
+    if request.htmx:
+        return _notes_response(request, note, announcement, focus="pin")
     next_url = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
         return redirect(next_url)
@@ -194,7 +241,7 @@ def _note_changed(request, note):
 def note_pin(request, note_pk):
     note = get_object_or_404(notes_visible_to(request.user).select_related("customer"), pk=note_pk)
     services.note_set_pinned(note=note, pinned=not note.pinned)
-    return _note_changed(request, note)
+    return _note_changed(request, note, "Note pinned" if note.pinned else "Note unpinned")
 
 
 @require_POST
@@ -205,12 +252,17 @@ def note_done(request, note_pk):
     services.note_complete(note=note)
     if not request.htmx:
         messages.success(request, "Follow-up marked done.")
-    return _note_changed(request, note)
+    return _note_changed(request, note, "Follow-up marked done")
 
 
-def _tags_response(request, customer, form=None):
+def _tags_response(request, customer, form=None, *, announcement="", focus_tag_pk=None):
+    """The tags card (htmx), focused on the tag name input (after an addition or an error) or on
+    the remove button of the tag given; without htmx, back to the customer page."""
     if request.htmx:
-        return render(request, "customers/partials/tags.html", tags_context(customer, form))
+        context = tags_context(customer, form)
+        context.update(focus_tag_pk=focus_tag_pk, focus_tag_input=focus_tag_pk is None)
+        response = render(request, "customers/partials/tags.html", context)
+        return announce(response, announcement) if announcement else response
     if form is not None and form.errors:
         messages.error(request, form_errors_text(form))
     return redirect("customers:detail", pk=customer.pk)
@@ -224,7 +276,7 @@ def customer_tag_add(request, pk):
     form = TagAddForm(request.POST)
     if form.is_valid():
         try:
-            services.customer_tag_add(
+            tag = services.customer_tag_add(
                 customer=customer,
                 name=form.cleaned_data["name"],
                 added_by=request.user,
@@ -233,7 +285,7 @@ def customer_tag_add(request, pk):
         except ValidationError as error:
             form_add_service_error(form, error)
         else:
-            form = None
+            return _tags_response(request, customer, announcement=f"Tag {tag.name} added")
     return _tags_response(request, customer, form)
 
 
@@ -241,6 +293,16 @@ def customer_tag_add(request, pk):
 @login_required
 @permission_required(("customers.change_customer", "customers.view_tag"), raise_exception=True)
 def customer_tag_remove(request, pk, tag_pk):
+    """Take a tag off; focus goes to the next tag's remove button (the previous one's after the
+    last tag), or to the tag name input when no tag is left."""
     customer = get_object_or_404(customers_visible_to(request.user), pk=pk)
-    services.customer_tag_remove(customer=customer, tag=get_object_or_404(Tag, pk=tag_pk))
-    return _tags_response(request, customer)
+    tag = get_object_or_404(Tag, pk=tag_pk)
+    services.customer_tag_remove(customer=customer, tag=tag, removed_by=request.user)
+    left = sorted(customer.tags.all(), key=lambda other: other.name)
+    following = [other for other in left if other.name > tag.name] or left[-1:]
+    return _tags_response(
+        request,
+        customer,
+        announcement=f"Tag {tag.name} removed",
+        focus_tag_pk=following[0].pk if following else None,
+    )

@@ -78,11 +78,59 @@ def test_redeem_page_lists_only_rewards_available_today(client_in_group, account
     assert "4,750 more needed" in weekend
 
 
+def test_redeem_asks_to_confirm_naming_the_reward_and_points_and_spends_nothing(
+    client_in_group, account, club
+):
+    reward = RewardFactory(program=club, name="Coffee", points_cost=10, stock=5)
+    client = client_in_group("Support")
+
+    response = client.post(redeem_url(account), {"reward": reward.pk})
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<title>Redeem Coffee for 10 points?" in html
+    assert '<h1 class="h3">Redeem Coffee for 10 points?</h1>' in html
+    assert "The balance goes from 250 to 240 points" in html
+    confirm = html[html.index('data-loyalty="confirm"') :]
+    assert f'<input type="hidden" name="reward" value="{reward.pk}">' in confirm
+    assert '<input type="hidden" name="confirm" value="yes">' in confirm
+    assert "autofocus" in confirm[: confirm.index(">Redeem Coffee for 10 points</button>")]
+    assert f'href="{redeem_url(account)}"' in confirm  # choose another reward instead
+    assert balance_of(account) == 250
+    assert not Redemption.objects.exists()
+    assert not LoyaltyTransaction.objects.filter(kind="redeem").exists()
+    reward.refresh_from_db()
+    assert reward.stock == 5
+
+
+def test_the_confirmation_of_a_reward_out_of_reach_offers_no_button(client_in_group, account, club):
+    reward = RewardFactory(program=club, name="Weekend away", points_cost=5000)
+    client = client_in_group("Support")
+
+    html = client.post(redeem_url(account), {"reward": reward.pk}).content.decode()
+
+    assert "needs 4,750 more points for it" in html
+    assert "Redeem Weekend away for 5,000 points</button>" not in html
+    assert not Redemption.objects.exists()
+
+
+def test_the_rewards_list_posts_to_the_confirmation_step(client_in_group, account, club):
+    RewardFactory(program=club, name="Coffee", points_cost=10)
+    client = client_in_group("Support")
+
+    html = client.get(redeem_url(account)).content.decode()
+
+    assert 'name="confirm"' not in html
+    assert "Redeem for 10 points</button>" in html
+
+
 def test_redeem_spends_points_and_shows_the_voucher_code(client_in_group, account, club):
     reward = RewardFactory(program=club, name="10% off", points_cost=100, stock=5)
     client = client_in_group("Support")
 
-    response = client.post(redeem_url(account), {"reward": reward.pk}, follow=True)
+    response = client.post(
+        redeem_url(account), {"reward": reward.pk, "confirm": "yes"}, follow=True
+    )
 
     redemption = Redemption.objects.get(account=account)
     assert response.redirect_chain == [(detail_url(account.customer), 302)]
@@ -100,7 +148,7 @@ def test_redeem_with_too_few_points_says_so_and_changes_nothing(client_in_group,
     reward = RewardFactory(program=club, name="Weekend away", points_cost=5000)
     client = client_in_group("Support")
 
-    response = client.post(redeem_url(account), {"reward": reward.pk})
+    response = client.post(redeem_url(account), {"reward": reward.pk, "confirm": "yes"})
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -115,7 +163,7 @@ def test_redeem_of_a_reward_that_sold_out_meanwhile_says_so(client_in_group, acc
     reward = RewardFactory(program=club, name="Scarf", points_cost=100, stock=0)
     client = client_in_group("Support")
 
-    response = client.post(redeem_url(account), {"reward": reward.pk})
+    response = client.post(redeem_url(account), {"reward": reward.pk, "confirm": "yes"})
 
     assert "Scarf is out of stock." in response.content.decode()
     assert balance_of(account) == 250
@@ -127,7 +175,7 @@ def test_redeem_of_an_expired_reward_says_so(client_in_group, account, club):
     reward = RewardFactory(program=club, name="Summer deal", valid_until=yesterday)
     client = client_in_group("Support")
 
-    response = client.post(redeem_url(account), {"reward": reward.pk})
+    response = client.post(redeem_url(account), {"reward": reward.pk, "confirm": "yes"})
 
     assert "Summer deal expired on" in response.content.decode()
     assert balance_of(account) == 250
@@ -138,7 +186,9 @@ def test_the_error_is_shown_at_the_reward_chosen(client_in_group, account, club)
     reward = RewardFactory(program=club, name="Weekend away", points_cost=5000)
     client = client_in_group("Support")
 
-    html = client.post(redeem_url(account), {"reward": reward.pk}).content.decode()
+    html = client.post(
+        redeem_url(account), {"reward": reward.pk, "confirm": "yes"}
+    ).content.decode()
 
     item = html[html.index(f'data-reward="{reward.pk}"') :]
     item = item[: item.index("</li>")]
@@ -177,7 +227,7 @@ def test_redeem_needs_the_redemption_permission(client_with_perms, account, club
     client = client_with_perms("customers.view_customer", "loyalty.view_loyaltyaccount")
 
     page = client.get(redeem_url(account))
-    post = client.post(redeem_url(account), {"reward": reward.pk})
+    post = client.post(redeem_url(account), {"reward": reward.pk, "confirm": "yes"})
 
     assert page.status_code == 403
     assert "250" not in page.content.decode()
@@ -310,7 +360,9 @@ def test_an_unknown_account_is_not_found(client_in_group):
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_support_redeems_a_reward_on_a_phone(page, live_server):
+def test_support_redeems_a_reward_on_a_phone(page, live_server, axe):
+    import re
+
     from django.contrib.auth.models import Group
     from playwright.sync_api import expect
 
@@ -324,23 +376,40 @@ def test_support_redeems_a_reward_on_a_phone(page, live_server):
     RewardFactory(program=program, name="10% off", points_cost=500)
     RewardFactory(program=program, name="Weekend away", points_cost=50000)
     page.set_viewport_size({"width": 390, "height": 844})
+    page.emulate_media(reduced_motion="reduce")  # axe reads colours after, not during, a fade
     page.goto(f"{live_server.url}/accounts/login/?next={detail_url(customer)}")
+    axe()
     page.get_by_label("Username").fill("sam")
     page.get_by_label("Password").fill("password")
     page.get_by_role("button", name="Log in").click()
 
     panel = page.locator("#panel-loyalty")
     expect(panel).to_contain_text("620 of 2,000 points to Gold")
+    axe()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     panel.get_by_role("link", name="Redeem a reward").click()
     expect(page.get_by_role("button", name="50,000 points")).to_be_disabled()
+    axe()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.get_by_role("button", name="Redeem for 500 points").click()
 
+    expect(page.get_by_role("heading", level=1)).to_have_text("Redeem 10% off for 500 points?")
+    confirm = page.get_by_role("button", name="Redeem 10% off for 500 points")
+    expect(confirm).to_be_focused()
+    expect(confirm).to_have_accessible_description(re.compile("from 620 to 120 points"))
+    axe()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert not Redemption.objects.exists()
+    confirm.click()
+
     code = Redemption.objects.get().code
     expect(page.get_by_role("alert")).to_contain_text(f"Voucher code: {code}")
+    expect(page.locator("#live-region")).to_have_text(
+        f"Redeemed 10% off for 500 points. Voucher code: {code}"
+    )
     expect(page.locator('#panel-loyalty [data-loyalty="balance"]')).to_contain_text("120")
     expect(page.locator('#panel-loyalty [data-loyalty="vouchers"]')).to_contain_text(code)
+    axe()
 
 
 def test_points_owed_show_on_the_panel_and_the_redeem_page(client_in_group, club):
