@@ -171,6 +171,8 @@ def axe(request):
     them). Every page a browser test loads and every htmx swap it makes must be checked before
     the next one: the test fails otherwise, naming the page it left unchecked."""
     page = request.getfixturevalue("page")
+    # Bootstrap's fades and smooth scrolling would let axe measure a colour mid-transition.
+    page.emulate_media(reduced_motion="reduce")
     state = {"unchecked": None, "missed": [], "violations": []}
 
     def changed(what: str) -> None:
@@ -187,6 +189,10 @@ def axe(request):
 
     def check() -> None:
         page.wait_for_load_state()
+        # htmx puts new content in a moment before it settles: check what settled.
+        page.wait_for_function(
+            "!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+        )
         state["unchecked"] = None
         original = page.viewport_size
         if not page.evaluate("typeof window.axe !== 'undefined'"):
