@@ -1,6 +1,3 @@
-from decimal import Decimal
-
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import ValidationError
@@ -13,6 +10,7 @@ from django_countries.filters import CountryFilter
 from core.admin import EstimatedCountPaginator, GuardedChangeListMixin, ReadOnlyAdminMixin
 from core.forms import error_text
 from customers import services
+from customers.admin_forms import LabelledInlineFormSet, OrderAdminForm, OrderItemFormSet
 from customers.forms import JSONTextField
 from customers.models import (
     Address,
@@ -42,6 +40,7 @@ class AddressInline(admin.StackedInline):
 
 class NoteInline(admin.TabularInline):
     model = Note
+    formset = LabelledInlineFormSet
     extra = 0
     fields = ("kind", "priority", "pinned", "body", "follow_up_on", "done", "author", "created_at")
     readonly_fields = ("author", "created_at")
@@ -49,6 +48,7 @@ class NoteInline(admin.TabularInline):
 
 class CustomerTagInline(admin.TabularInline):
     model = CustomerTag
+    formset = LabelledInlineFormSet
     extra = 0
     autocomplete_fields = ("tag",)
     fields = ("tag", "added_at", "added_by")
@@ -163,29 +163,6 @@ class CustomerAdmin(GuardedChangeListMixin, admin.ModelAdmin):
         self.message_user(request, f"{count} customer(s) set inactive.", messages.SUCCESS)
 
 
-class OrderItemFormSet(forms.BaseInlineFormSet):
-    """The order's item lines as this save leaves them (added, changed or deleted ones counted)
-    must explain its total: Order.check_total_against_items, reported as the total's error."""
-
-    def clean(self):
-        super().clean()
-        order = self.instance
-        amounts = [getattr(order, name) for name in ("total", *Order.AMOUNT_FIELDS)]
-        if any(self.errors) or not all(isinstance(amount, Decimal) for amount in amounts):
-            return
-        lines = [
-            form.cleaned_data
-            for form in self.forms
-            if form.cleaned_data and not self._should_delete_form(form)
-        ]
-        if not lines:
-            return  # an order without item lines is not checked against them
-        try:
-            order.check_total_against_items(sum(line["line_total"] for line in lines))
-        except ValidationError as error:
-            raise ValidationError([f"Total: {message}" for message in error.messages]) from error
-
-
 class OrderItemInline(admin.TabularInline):
     model = OrderItem
     formset = OrderItemFormSet
@@ -199,51 +176,6 @@ class OrderStatusChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
     can_delete = False
     fields = ("changed_at", "from_status", "to_status", "changed_by")
     readonly_fields = fields
-
-
-def order_status_choices(current: str | None) -> list[tuple[str, str]]:
-    """The statuses the status field offers: for an order that exists, its status and those it
-    may move to (Order.TRANSITIONS); for a new order, every status (order_create takes any)."""
-    if current is None:
-        return list(Order.Status.choices)
-    allowed = {current, *Order.TRANSITIONS.get(current, ())}
-    return [(value, label) for value, label in Order.Status.choices if value in allowed]
-
-
-class OrderStatusField(forms.ChoiceField):
-    """Offers the moves allowed from the status the page was loaded with, and lets any status
-    through to the form's check: a move refused meanwhile is reported in words, not as "not one
-    of the available choices"."""
-
-    def valid_value(self, value) -> bool:
-        return value in Order.Status.values
-
-
-class OrderAdminForm(forms.ModelForm):
-    """Offers the status moves order_set_status allows, and refuses any other at the status
-    field."""
-
-    status = OrderStatusField(
-        label="Status",
-        choices=Order.Status.choices,
-        initial=Order._meta.get_field("status").default,
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        current = self.instance.status if self.instance.pk else None
-        self.fields["status"].choices = order_status_choices(current)
-
-    def clean(self):
-        cleaned = super().clean()
-        status = cleaned.get("status")
-        if self.instance.pk and status:
-            previous = Order.objects.values_list("status", flat=True).get(pk=self.instance.pk)
-            try:
-                Order.check_transition(previous, status)
-            except ValidationError as error:
-                self.add_error(None, error)  # the error names status
-        return cleaned
 
 
 @admin.register(Order)

@@ -10,6 +10,7 @@ from django.utils.html import format_html, format_html_join
 
 from core.admin import ChangedByActionsMixin, GuardedChangeListMixin, ReadOnlyAdmin
 from core.forms import error_text
+from customers.admin_forms import LabelledInlineFormSet
 from loyalty import services
 from loyalty.admin_forms import LoyaltyAccountAddAdminForm, PointsAdjustAdminForm
 from loyalty.models import (
@@ -43,12 +44,14 @@ class TierListFilter(admin.RelatedFieldListFilter):
 
 class TierInline(admin.TabularInline):
     model = Tier
+    formset = LabelledInlineFormSet
     extra = 0
     fields = ("name", "threshold", "earn_multiplier", "benefits")
 
 
 class RewardInline(admin.TabularInline):
     model = Reward
+    formset = LabelledInlineFormSet
     extra = 0
     fields = (
         "name",

@@ -1,12 +1,13 @@
 """The order admin's status field: it offers the moves an order may make, and no other."""
 
 import re
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 
 from customers.models import Order
-from customers.tests.factories import OrderFactory
+from customers.tests.factories import OrderFactory, OrderItemFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -73,3 +74,29 @@ def test_a_move_made_impossible_since_the_page_loaded_is_refused_in_words(admin_
     assert response.status_code == 200
     assert "cannot move from cancelled to paid" in response.content.decode()
     assert Order.objects.get(pk=order.pk).status == "cancelled"
+
+
+def unnamed_inputs(html: str) -> list[str]:
+    """The ids of the form's inputs that neither a <label for> nor an aria-label names."""
+    unnamed = []
+    for tag in re.findall(r"<(?:input|select|textarea)\b[^>]*>", html):
+        if re.search(r'type="(hidden|submit)"', tag) or "__prefix__" in tag:
+            continue
+        found = re.search(r'id="([^"]+)"', tag)
+        named = "aria-label=" in tag or (found and f'for="{found.group(1)}"' in html)
+        if not named:
+            unnamed.append(found.group(1) if found else tag)
+    return unnamed
+
+
+def test_every_input_of_an_order_with_items_is_named(admin_client):
+    order = OrderFactory(total=Decimal("20.00"), item_count=2)
+    OrderItemFactory(order=order, product_name="Rain jacket", quantity=2)
+
+    response = admin_client.get(reverse("admin:customers_order_change", args=[order.pk]))
+
+    html = response.content.decode()
+    assert unnamed_inputs(html) == []
+    assert 'aria-label="Product name"' in html
+    assert 'aria-label="Placed at: date"' in html and 'aria-label="Placed at: time"' in html
+    assert 'aria-label="Delete 2 x Rain jacket"' in html

@@ -1,3 +1,4 @@
+import re
 from decimal import Decimal
 
 import pytest
@@ -228,6 +229,26 @@ def test_add_default_tiers_action_fills_only_programs_without_tiers(admin_client
     ]
     assert tiered.tiers.count() == 3
     assert any("Tiered" in message for message in _messages(response))
+
+
+def test_program_page_names_every_tier_and_reward_input(admin_client):
+    program = LoyaltyProgramFactory(name="Club")
+    standard_tiers(program)
+    RewardFactory(program=program, name="Free shipping")
+
+    response = admin_client.get(reverse("admin:loyalty_loyaltyprogram_change", args=[program.pk]))
+
+    # The inline tables name their inputs only in the column headers: each input says its own.
+    html = response.content.decode()
+    for prefix, labels in (
+        ("tiers-0", ("Name", "Threshold", "Earn multiplier", "Benefits")),
+        ("rewards-0", ("Name", "Points cost", "Reward type", "Value", "Valid until", "Stock")),
+    ):
+        for label in labels:
+            field_id = f"id_{prefix}-{label.lower().replace(' ', '_')}"
+            tag = re.search(rf'<(?:input|select|textarea)\b[^>]*id="{field_id}"[^>]*>', html)
+            assert f'aria-label="{label}"' in tag.group(0), field_id
+    assert 'aria-label="Delete Club · Bronze"' in html
 
 
 # Rewards --------------------------------------------------------------------------------------
