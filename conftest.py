@@ -211,3 +211,11 @@ def axe(request):
         problems.append(f"not checked with axe: {state['unchecked']}")
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def axe_in_every_browser_test(request):
+    """Every browser test that opens a page is held to the axe fixture's rule, whether it asked
+    for it or not: a page it loads and does not check fails it."""
+    if "browser" in request.keywords and "page" in request.fixturenames:
+        request.getfixturevalue("axe")

@@ -1,8 +1,10 @@
 """Admin patterns every app uses."""
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
+from django.forms.formsets import DELETION_FIELD_NAME
 from django.utils.dateparse import parse_date, parse_datetime
 
 from core.paginators import EstimatedCountPaginator
@@ -91,3 +93,38 @@ class ChangedByActionsMixin:
 
     def has_change_permission(self, request, obj=None):
         return obj is None and super().has_change_permission(request)
+
+
+# Inputs the admin's templates leave without a <label>: each field of a tabular inline row (its
+# name is only the column header) and each part of a split date and time. These name them with
+# aria-label, so a screen reader says what each one is.
+
+
+def split_inputs_name(field: forms.Field, label: str) -> None:
+    """Name each input of a field drawn as several (a date and a time) after its label."""
+    widget = getattr(field.widget, "widget", field.widget)  # inside a related-field wrapper
+    if not isinstance(widget, forms.MultiWidget):
+        return
+    for part in widget.widgets:
+        if isinstance(part, forms.TimeInput):
+            part.attrs.setdefault("aria-label", f"{label}: time")
+        elif isinstance(part, forms.DateInput):
+            part.attrs.setdefault("aria-label", f"{label}: date")
+        else:
+            part.attrs.setdefault("aria-label", label)
+
+
+class LabelledInlineFormSet(forms.BaseInlineFormSet):
+    """A tabular inline whose inputs are named after their column (and the delete box after
+    the row it deletes)."""
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        for name, field in form.fields.items():
+            label = str(field.label or name)
+            if name == DELETION_FIELD_NAME and form.instance.pk is not None:
+                label = f"{label} {form.instance}"
+            if isinstance(getattr(field.widget, "widget", field.widget), forms.MultiWidget):
+                split_inputs_name(field, label)
+            elif not field.widget.is_hidden:
+                field.widget.attrs.setdefault("aria-label", label)

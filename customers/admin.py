@@ -7,10 +7,16 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django_countries.filters import CountryFilter
 
-from core.admin import EstimatedCountPaginator, GuardedChangeListMixin, ReadOnlyAdminMixin
+from core.admin import (
+    EstimatedCountPaginator,
+    GuardedChangeListMixin,
+    LabelledInlineFormSet,
+    ReadOnlyAdmin,
+    ReadOnlyAdminMixin,
+)
 from core.forms import error_text
 from customers import services
-from customers.admin_forms import LabelledInlineFormSet, OrderAdminForm, OrderItemFormSet
+from customers.admin_forms import OrderAdminForm, OrderItemFormSet
 from customers.forms import JSONTextField
 from customers.models import (
     Address,
@@ -21,6 +27,7 @@ from customers.models import (
     OrderItem,
     OrderStatusChange,
     Tag,
+    TagRemoval,
 )
 
 
@@ -277,6 +284,18 @@ class TagAdmin(GuardedChangeListMixin, admin.ModelAdmin):
     list_display = ("name", "slug", "color", "description")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
+
+
+@admin.register(TagRemoval)
+class TagRemovalAdmin(ReadOnlyAdmin):
+    """Tags taken off customers: who added each one, who removed it and when."""
+
+    list_display = ("customer", "tag", "added_at", "added_by", "removed_at", "removed_by")
+    list_select_related = ("customer", "tag", "added_by", "removed_by")
+    list_filter = ("tag",)
+    date_hierarchy = None
+    ordering = ("-removed_at", "-id")
+    search_fields = ("customer__email", "customer__external_id")
 
 
 @admin.register(Note)

@@ -1,47 +1,13 @@
 """Forms and formsets of the customers admin; the staff pages' forms are in customers/forms.py.
-
-The admin's templates leave some inputs without a <label>: each field of a tabular inline row
-(its name is only the column header) and each part of a split date and time. The forms here
-name those inputs with aria-label, so a screen reader says what each one is.
-"""
+Inputs the admin's templates leave without a label are named through core.admin."""
 
 from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.forms.formsets import DELETION_FIELD_NAME
 
+from core.admin import LabelledInlineFormSet, split_inputs_name
 from customers.models import Order
-
-
-def split_inputs_name(field: forms.Field, label: str) -> None:
-    """Name each input of a field drawn as several (a date and a time) after its label."""
-    widget = getattr(field.widget, "widget", field.widget)  # inside a related-field wrapper
-    if not isinstance(widget, forms.MultiWidget):
-        return
-    for part in widget.widgets:
-        if isinstance(part, forms.TimeInput):
-            part.attrs.setdefault("aria-label", f"{label}: time")
-        elif isinstance(part, forms.DateInput):
-            part.attrs.setdefault("aria-label", f"{label}: date")
-        else:
-            part.attrs.setdefault("aria-label", label)
-
-
-class LabelledInlineFormSet(forms.BaseInlineFormSet):
-    """A tabular inline whose inputs are named after their column (and the delete box after
-    the row it deletes)."""
-
-    def add_fields(self, form, index):
-        super().add_fields(form, index)
-        for name, field in form.fields.items():
-            label = str(field.label or name)
-            if name == DELETION_FIELD_NAME and form.instance.pk is not None:
-                label = f"{label} {form.instance}"
-            if isinstance(getattr(field.widget, "widget", field.widget), forms.MultiWidget):
-                split_inputs_name(field, label)
-            elif not field.widget.is_hidden:
-                field.widget.attrs.setdefault("aria-label", label)
 
 
 class OrderItemFormSet(LabelledInlineFormSet):

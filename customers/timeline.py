@@ -4,6 +4,7 @@ Each source reads at most ``limit`` rows with one query, newest first, so the ti
 same whatever the customer's history.
 """
 
+from django.db.models import CharField, DateTimeField, F, Value
 from django.urls import reverse
 
 from core import registry
@@ -49,28 +50,35 @@ def note_entries(customer, limit):
         )
 
 
-def _by(user) -> str:
-    return f" by {user.get_username()}" if user else ""
+def _by_name(username: str | None) -> str:
+    return f" by {username}" if username else ""
 
 
 def tag_entries(customer, limit):
-    """Tags the customer carries, and tags since removed: the removal and the addition it ended."""
-    links = CustomerTag.objects.filter(customer=customer).select_related("tag", "added_by")
-    for link in links.order_by("-added_at", "-id")[:limit]:
-        yield TimelineEntry(
-            at=link.added_at, kind="tag", title=f"Tagged {link.tag.name}{_by(link.added_by)}"
+    """Tags the customer carries, and tags since removed: the removal and the addition it ended.
+    One query: the carried and the removed tags together, latest event first."""
+    columns = ("event_at", "added_at", "tag__name", "added_by__username", "removed_at", "remover")
+    carried = (
+        CustomerTag.objects.filter(customer=customer)
+        .annotate(
+            event_at=F("added_at"),
+            removed_at=Value(None, output_field=DateTimeField()),
+            remover=Value(None, output_field=CharField()),
         )
-    removals = TagRemoval.objects.filter(customer=customer).select_related(
-        "tag", "added_by", "removed_by"
+        .values_list(*columns)
     )
-    for removal in removals.order_by("-removed_at", "-id")[:limit]:
-        name = removal.tag.name
-        yield TimelineEntry(
-            at=removal.removed_at, kind="tag", title=f"Tag {name} removed{_by(removal.removed_by)}"
-        )
-        yield TimelineEntry(
-            at=removal.added_at, kind="tag", title=f"Tagged {name}{_by(removal.added_by)}"
-        )
+    removed = (
+        TagRemoval.objects.filter(customer=customer)
+        .annotate(event_at=F("removed_at"), remover=F("removed_by__username"))
+        .values_list(*columns)
+    )
+    rows = carried.union(removed, all=True).order_by("-event_at")[:limit]
+    for _, added_at, name, adder, removed_at, remover in rows:
+        if removed_at is not None:
+            yield TimelineEntry(
+                at=removed_at, kind="tag", title=f"Tag {name} removed{_by_name(remover)}"
+            )
+        yield TimelineEntry(at=added_at, kind="tag", title=f"Tagged {name}{_by_name(adder)}")
 
 
 def address_entries(customer, limit):

@@ -8,9 +8,13 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
-from core.admin import ChangedByActionsMixin, GuardedChangeListMixin, ReadOnlyAdmin
+from core.admin import (
+    ChangedByActionsMixin,
+    GuardedChangeListMixin,
+    LabelledInlineFormSet,
+    ReadOnlyAdmin,
+)
 from core.forms import error_text
-from customers.admin_forms import LabelledInlineFormSet
 from loyalty import services
 from loyalty.admin_forms import LoyaltyAccountAddAdminForm, PointsAdjustAdminForm
 from loyalty.models import (

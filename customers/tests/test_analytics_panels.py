@@ -522,25 +522,7 @@ def test_dashboard_queries_do_not_grow_with_scored_customers(
 
 # The dashboard in a browser --------------------------------------------------------------------
 
-# A slow phone: this machine's processor slowed four times, as Lighthouse's mobile runs do.
-SLOW_PHONE_CPU = 4
-CHART_SCRIPT_BUDGET_MS = 200
-# Other work on the machine only ever adds time: the page is loaded again, up to this many times,
-# until a load keeps within the budget.
-LOADS = 5
 DASHBOARD_CHARTS = ("chart-revenue", "chart-new-customers", "chart-rfm")
-# How long each run of the dashboard's chart scripts took, from the long animation frames (over
-# 50 ms) of each page; the browser's own work (parsing, layout) between them is not counted.
-RECORD_CHART_SCRIPTS = """
-window.crmChartScripts = [];
-new PerformanceObserver((list) => {
-  list.getEntries().forEach((frame) => frame.scripts.forEach((script) => {
-    if (/static\\/(js\\/dashboard|js\\/rfm_chart|vendor\\/chartjs)/.test(script.sourceURL)) {
-      window.crmChartScripts.push(Math.round(script.duration));
-    }
-  }));
-}).observe({type: "long-animation-frame", buffered: true});
-"""
 # Each loyalty figure: its text, the number of lines it takes, and whether it fits its box.
 LOYALTY_FIGURES = """() => {
   const figures = document.querySelectorAll("#card-loyalty .kpi-value");
@@ -555,7 +537,10 @@ LOYALTY_FIGURES = """() => {
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_the_dashboard_on_a_slow_phone_draws_its_charts_in_short_steps(page, live_server):
+def test_the_dashboard_on_a_phone_defers_its_scripts_and_draws_still_charts(page, live_server, axe):
+    """What keeps the charts from blocking a slow phone (Lighthouse's mobile profile measures
+    it, docs/accessibility.md): deferred scripts and no animation; and the loyalty figures stay
+    whole at phone width."""
     from django.contrib.auth.models import Group
 
     from customers.tests.factories import UserFactory
@@ -571,34 +556,18 @@ def test_the_dashboard_on_a_slow_phone_draws_its_charts_in_short_steps(page, liv
     )
     reward = RewardFactory(program=program, points_cost=1_234_567)
     loyalty_services.loyalty_reward_redeem(account=account, reward=reward)
+    page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{live_server.url}/accounts/login/")
+    axe()
     page.get_by_label("Username").fill("morgan")
     page.get_by_label("Password").fill("password")
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
-    logged_in = page.context.storage_state()
-
-    longest = []
-    for load in range(1, LOADS + 1):
-        # A browser of its own each time: a first visit, nothing compiled or cached yet.
-        phone = page.context.browser.new_context(
-            storage_state=logged_in, viewport={"width": 390, "height": 844}
-        )
-        page = phone.new_page()
-        page.add_init_script(RECORD_CHART_SCRIPTS)
-        cdp = phone.new_cdp_session(page)
-        cdp.send("Emulation.setCPUThrottlingRate", {"rate": SLOW_PHONE_CPU})
-        page.goto(f"{live_server.url}/")
-        page.wait_for_function(
-            "(ids) => window.Chart && ids.every((id) => Chart.getChart(id))", arg=DASHBOARD_CHARTS
-        )
-        longest.append(max(page.evaluate("window.crmChartScripts"), default=0))
-        if longest[-1] <= CHART_SCRIPT_BUDGET_MS or load == LOADS:
-            break
-        phone.close()
+    page.wait_for_function(
+        "(ids) => window.Chart && ids.every((id) => Chart.getChart(id))", arg=DASHBOARD_CHARTS
+    )
+    axe()
 
     assert page.evaluate("[...document.scripts].filter((s) => s.src && !s.defer).length") == 0
-    assert min(longest) <= CHART_SCRIPT_BUDGET_MS, f"longest chart script of each load: {longest}"
     for canvas_id in DASHBOARD_CHARTS:
         chart = page.evaluate(
             """(id) => [Chart.getChart(id).options.animation,
@@ -613,4 +582,3 @@ def test_the_dashboard_on_a_slow_phone_draws_its_charts_in_short_steps(page, liv
         ["1,234,567", 1, True],
     ]
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    phone.close()

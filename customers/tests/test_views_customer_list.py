@@ -705,7 +705,7 @@ def test_query_count_is_pinned_and_constant_in_the_number_of_customers(
 
 
 @pytest.mark.browser
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_filter_and_sort_on_a_phone(page, live_server, axe):
     from django.contrib.auth.models import Permission
     from django.contrib.contenttypes.models import ContentType
