@@ -154,3 +154,34 @@ def test_nothing_covers_a_filter_control_that_has_focus(page: Page, live_server,
     )
 
     assert covered == []
+
+
+@pytest.mark.parametrize(
+    ("width", "columns"),
+    [
+        (
+            1366,
+            ["Name", "Phone", "Orders", "Total spent", "Last order", "RFM segment", "Churn risk"],
+        ),
+        (390, ["Name", "Total spent", "Last order"]),
+    ],
+)
+def test_the_customer_list_shows_its_key_columns_without_scrolling(
+    page: Page, live_server, axe, shop, width, columns
+):
+    log_in(page, live_server, axe)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{live_server.url}/customers/")
+    axe()
+
+    shown = page.evaluate(
+        "[...document.querySelectorAll('#customer-table th')]"
+        ".filter((th) => th.offsetParent !== null).map((th) => th.innerText.trim())"
+    )
+    wrapper = page.evaluate(
+        "(() => { const box = document.querySelector('#customer-table').parentElement;"
+        " return [box.scrollWidth, box.clientWidth]; })()"
+    )
+
+    assert [name.split(" (")[0].replace("\n", " ").rstrip(" ▲") for name in shown] == columns
+    assert wrapper[0] <= wrapper[1], f"the table scrolls sideways: {wrapper}"
