@@ -185,3 +185,29 @@ def test_the_customer_list_shows_its_key_columns_without_scrolling(
 
     assert [name.split(" (")[0].replace("\n", " ").rstrip(" ▲") for name in shown] == columns
     assert wrapper[0] <= wrapper[1], f"the table scrolls sideways: {wrapper}"
+
+
+def test_the_at_risk_card_shows_what_it_ranks_by_on_a_phone(page: Page, live_server, axe, shop):
+    from customers.analytics.scores import score_table_rebuild
+    from customers.models import Customer
+
+    Customer.objects.filter(pk=shop["customer"].pk).update(
+        rfm_segment="At Risk", churn_risk=0.8, predicted_clv=Decimal("123456.78")
+    )
+    score_table_rebuild()
+    log_in(page, live_server, axe)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/")
+    axe()
+
+    card = page.locator("#card-at-risk")
+    box = page.evaluate(
+        "(() => { const box = document.querySelector('#at-risk').parentElement;"
+        " return [box.scrollWidth, box.clientWidth]; })()"
+    )
+    shown = card.locator("th").evaluate_all(
+        "(cells) => cells.filter((th) => th.offsetParent !== null).map((th) => th.innerText)"
+    )
+
+    assert shown == ["#", "Customer", "Churn risk", "Value at stake"]
+    assert box[0] <= box[1], f"the card's table scrolls sideways: {box}"
