@@ -5,6 +5,7 @@ opens each page in the states a visit can leave it in: full, filtered, with form
 
 from datetime import timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 from django.contrib.auth.models import Group
@@ -62,6 +63,19 @@ def shop(db):
     return {"customer": star, "account": account}
 
 
+HEADINGS = """() => [...document.querySelectorAll('h1, h2, h3, h4, h5, h6')]
+  .filter((h) => h.offsetParent !== null || h.closest('.offcanvas-lg'))
+  .map((h) => Number(h.tagName[1]))"""
+
+
+def assert_headings_in_order(page: Page) -> None:
+    """One h1, and no heading more than one level below the one before it."""
+    levels = page.evaluate(HEADINGS)
+    assert levels.count(1) == 1, f"{page.url}: {levels}"
+    skips = [(a, b) for a, b in pairwise(levels) if b > a + 1]
+    assert not skips, f"{page.url}: headings skip a level {skips} in {levels}"
+
+
 def log_in(page: Page, live_server, axe):
     page.goto(f"{live_server.url}/accounts/login/")
     axe()
@@ -93,6 +107,7 @@ def test_every_staff_page_passes_axe(page: Page, live_server, axe, shop):
     for path in paths:
         page.goto(f"{live_server.url}{path}")
         axe()
+        assert_headings_in_order(page)
 
 
 def test_a_form_with_errors_passes_axe(page: Page, live_server, axe, shop):
