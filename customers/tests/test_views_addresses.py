@@ -1,11 +1,9 @@
 """The address verification queue: listing, counters, verify/reject (htmx and plain POST), bulk
 verify, permissions and a query count that does not grow with the queue."""
 
-import json
 import re
 from datetime import timedelta
 from decimal import Decimal
-from html.parser import HTMLParser
 
 import pytest
 from django.db import connection
@@ -13,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from core.testing import announced, element, elements, focused
 from customers.models import Address
 from customers.tests.factories import AddressFactory, CustomerFactory, UserFactory
 
@@ -45,35 +44,8 @@ def pending_address(days_old=0, **fields):
     return address
 
 
-def announced(response) -> str:
-    """What the page's live region is told to say (HX-Trigger crm:announce, static/js/a11y.js)."""
-    return json.loads(response.headers.get("HX-Trigger", "{}")).get("crm:announce", "")
-
-
-class _Elements(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.found = []
-
-    def handle_starttag(self, tag, attrs):
-        self.found.append(dict(attrs))
-
-
-def elements(response) -> list[dict]:
-    """The attributes of every start tag of the response, in page order."""
-    parser = _Elements()
-    parser.feed(response.content.decode())
-    return parser.found
-
-
 def element_by_id(response, element_id: str) -> dict:
-    [found] = [attrs for attrs in elements(response) if attrs.get("id") == element_id]
-    return found
-
-
-def focused(response) -> list[dict]:
-    """The elements marked data-focus: where focus goes after the htmx swap."""
-    return [attrs for attrs in elements(response) if "data-focus" in attrs]
+    return element(response, id=element_id)
 
 
 def assert_untouched(address):
@@ -278,7 +250,7 @@ def test_each_rows_verify_button_is_where_focus_goes_and_names_the_address(verif
 
     response = verifier.get(QUEUE_URL)
 
-    [verify] = [attrs for attrs in elements(response) if "data-row-focus" in attrs]
+    [verify] = [attrs for _, attrs in elements(response) if "data-row-focus" in attrs]
     described_by = verify["aria-describedby"].split()
     assert described_by == [f"address-{address.pk}-customer", f"address-{address.pk}-lines"]
     for element_id in described_by:

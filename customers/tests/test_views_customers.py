@@ -1,15 +1,14 @@
 """The customer page and its in-place parts, create, edit and "delete"."""
 
-import json
 from datetime import timedelta
 from decimal import Decimal
-from html.parser import HTMLParser
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
 from core import registry
+from core.testing import announced, element, elements, focused
 from customers.models import Customer, CustomerTag, Note, Tag, TagRemoval
 from customers.tests.factories import (
     AddressFactory,
@@ -36,43 +35,6 @@ SUPPORT_PERMS = (
 
 def detail_url(customer):
     return reverse("customers:detail", args=[customer.pk])
-
-
-def announced(response) -> str:
-    """What the page's live region is told to say (HX-Trigger crm:announce, static/js/a11y.js)."""
-    return json.loads(response.headers.get("HX-Trigger", "{}")).get("crm:announce", "")
-
-
-class _Elements(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.found = []
-
-    def handle_starttag(self, tag, attrs):
-        self.found.append((tag, dict(attrs)))
-
-
-def elements(response) -> list[tuple[str, dict]]:
-    """Every start tag of the response, in page order, with its attributes."""
-    parser = _Elements()
-    parser.feed(response.content.decode())
-    return parser.found
-
-
-def element(response, **attrs) -> dict:
-    """The attributes of the one element carrying all of ``attrs``."""
-    matches = [
-        found
-        for _, found in elements(response)
-        if all(found.get(name) == value for name, value in attrs.items())
-    ]
-    assert len(matches) == 1, f"{len(matches)} elements with {attrs}"
-    return matches[0]
-
-
-def focused(response) -> list[dict]:
-    """The elements marked data-focus: where focus goes after the htmx swap."""
-    return [found for _, found in elements(response) if "data-focus" in found]
 
 
 def test_detail_shows_profile_stats_addresses_orders_notes_and_timeline(client_in_group):
