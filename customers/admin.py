@@ -1,9 +1,12 @@
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, Lower
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django_countries.filters import CountryFilter
 
@@ -279,11 +282,69 @@ class OrderAdmin(GuardedChangeListMixin, admin.ModelAdmin):
             self.message_user(request, line, messages.ERROR)
 
 
+class TagMergeForm(forms.Form):
+    target = forms.ModelChoiceField(
+        queryset=Tag.objects.none(),
+        label="Merge into",
+        help_text="The other selected tags are deleted; their customers carry this one instead.",
+    )
+
+    def __init__(self, *args, tags, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["target"].queryset = tags
+
+
 @admin.register(Tag)
 class TagAdmin(GuardedChangeListMixin, admin.ModelAdmin):
-    list_display = ("name", "slug", "color", "description")
+    list_display = ("name", "slug", "color", "customer_count", "description")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
+    actions = ("merge",)
+
+    def get_queryset(self, request):
+        # Counted per tag shown, through the link table's tag index, not grouped over all links.
+        carried = (
+            CustomerTag.objects.filter(tag=OuterRef("pk"))
+            .order_by()
+            .values("tag")
+            .annotate(customers=Count("*"))
+            .values("customers")
+        )
+        return super().get_queryset(request).annotate(customer_count=Coalesce(Subquery(carried), 0))
+
+    @admin.display(description="Customers", ordering="customer_count")
+    def customer_count(self, tag) -> int:
+        return tag.customer_count
+
+    @admin.action(description="Merge the selected tags into one", permissions=["delete"])
+    def merge(self, request, queryset):
+        tags = queryset.order_by("name")
+        if tags.count() < 2:
+            self.message_user(request, "Select at least two tags to merge.", messages.WARNING)
+            return None
+        form = TagMergeForm(request.POST if "apply" in request.POST else None, tags=tags)
+        if form.is_valid():
+            target = form.cleaned_data["target"]
+            sources = [tag for tag in tags if tag.pk != target.pk]
+            gained = services.tags_merge(sources=sources, target=target, merged_by=request.user)
+            names = ", ".join(f"“{tag.name}”" for tag in sources)
+            self.message_user(
+                request,
+                f"{names} merged into “{target.name}”; {gained} customer(s) gained it.",
+                messages.SUCCESS,
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Merge tags",
+            "opts": self.model._meta,
+            "form": form,
+            "tags": tags,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/customers/tag/merge.html", context)
 
 
 @admin.register(TagRemoval)
