@@ -15,3 +15,7 @@ order_delivery_reverted = Signal()
 # Orders were written in bulk (skipping save()) for these customers, and their stats recomputed;
 # ``customer_ids`` is a list, or None for all. Loyalty listens to award what they should earn.
 orders_bulk_changed = Signal()
+
+# The nightly analytics chain finished a successful run and its upkeep (scores, the searchable
+# copy, the sales rollup are all in); ``run`` is the AnalyticsRun. Segments count themselves again.
+analytics_run_finished = Signal()

@@ -33,3 +33,6 @@ class LoyaltyConfig(AppConfig):
             receivers.orders_bulk_changed, dispatch_uid="loyalty_orders_bulk_changed"
         )
         from loyalty import panels  # noqa: F401 - registers the loyalty panel, timeline and card
+        from loyalty.segment_fields import register_loyalty_fields
+
+        register_loyalty_fields()  # the tier and the points balance, for segment rules

@@ -42,6 +42,7 @@ from customers.analytics.vocabulary import DEFAULT_MODEL, PROSPECT
 from customers.models import AnalyticsRun, Customer, CustomerScore, Order
 from customers.sales import sales_days_rebuild
 from customers.selectors import customer_totals, rfm_segment_tally
+from customers.signals import analytics_run_finished
 from customers.stats import StatsSummary, customer_stats_recompute
 
 LOCK_KEY = 0x43524D01  # an arbitrary constant: the advisory lock of the analytics run
@@ -301,6 +302,7 @@ def analytics_upkeep(run: AnalyticsRun) -> float | None:
     seconds = round(time.perf_counter() - started, 3)
     run.step_timings = {**run.step_timings, "upkeep": seconds}
     AnalyticsRun.objects.filter(pk=run.pk).update(step_timings=run.step_timings)
+    analytics_run_finished.send(sender=AnalyticsRun, run=run)
     return seconds
 
 

@@ -1,0 +1,71 @@
+"""Every write on segments: counts, deletion, manual members."""
+
+import logging
+from collections.abc import Iterable
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from customers.models import Customer
+from segments.models import Segment, SegmentMembership, system_segment_message
+
+logger = logging.getLogger(__name__)
+
+
+def segment_refresh(segment: Segment, *, today: date | None = None) -> int:
+    """Count the segment's customers (rules or manual members, one COUNT) and store the count
+    and the time on it (one UPDATE). Returns the count."""
+    member_count = segment.customers(today=today).count()
+    segment.member_count, segment.evaluated_at = member_count, timezone.now()
+    Segment.objects.filter(pk=segment.pk).update(
+        member_count=segment.member_count, evaluated_at=segment.evaluated_at
+    )
+    return member_count
+
+
+def segments_refresh_all(*, today: date | None = None) -> dict[str, int]:
+    """Refresh every segment's count; returns {slug: count}. A segment whose rules no longer
+    compile (a field whose app was removed) is logged and skipped, not the whole refresh."""
+    today = today or timezone.localdate()
+    counts = {}
+    for segment in Segment.objects.order_by("pk"):
+        try:
+            counts[segment.slug] = segment_refresh(segment, today=today)
+        except ValidationError as error:
+            logger.error("Segment %s not counted: %s", segment.slug, "; ".join(error.messages))
+    return counts
+
+
+def segment_delete(*, segment: Segment) -> None:
+    """Delete a segment the shop made; a pre-built one is refused with a ValidationError."""
+    if segment.is_system:
+        raise ValidationError(system_segment_message(segment.name), code="system_segment")
+    segment.delete()
+
+
+@transaction.atomic
+def segment_members_add(*, segment: Segment, customers: Iterable[Customer], user=None) -> int:
+    """Add customers to the segment by hand (those already members are left as they are).
+    Returns how many were added."""
+    wanted = {customer.pk for customer in customers}
+    present = set(
+        SegmentMembership.objects.filter(segment=segment, customer_id__in=wanted).values_list(
+            "customer_id", flat=True
+        )
+    )
+    rows = [
+        SegmentMembership(segment=segment, customer_id=pk, added_by=user)
+        for pk in sorted(wanted - present)
+    ]
+    SegmentMembership.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def segment_members_remove(*, segment: Segment, customers: Iterable[Customer]) -> int:
+    """Take customers added by hand out of the segment (its rules may still match them).
+    Returns how many memberships were removed."""
+    pks = [customer.pk for customer in customers]
+    deleted, _ = SegmentMembership.objects.filter(segment=segment, customer_id__in=pks).delete()
+    return deleted
