@@ -1,7 +1,8 @@
 """Signals other apps listen to; customers itself imports none of them.
 
-Both are sent inside the transaction that changed the order, with ``order`` as keyword argument,
-so a receiver that writes (loyalty's points) commits or rolls back together with the stats.
+The order signals are sent inside the transaction that changed the order, with ``order`` as
+keyword argument, so a receiver that writes (loyalty's points) commits or rolls back together
+with the stats. ``analytics_run_finished`` is sent after a run and its upkeep have committed.
 """
 
 from django.dispatch import Signal
