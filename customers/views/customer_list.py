@@ -2,19 +2,16 @@
 
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.http import QueryDict
-from django.utils import timezone
 from django_filters.views import FilterView
 
 from core.paginators import IdsFirstPaginator
 from customers import selectors
-from customers.filters import SORT_COLUMNS, CustomerFilter
+from customers.filters import CustomerFilter
+from customers.views import sorting
 from customers.views.mixins import ForgivingPaginationMixin
 
 PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = PAGE_SIZES[0]
-# A first click on a column sorts names A to Z, and numbers and dates largest or newest first.
-ASCENDING_FIRST = frozenset({"name"})
-DEFAULT_SORT = "name"
 
 
 class CustomerListView(PermissionRequiredMixin, ForgivingPaginationMixin, FilterView):
@@ -41,30 +38,14 @@ class CustomerListView(PermissionRequiredMixin, ForgivingPaginationMixin, Filter
         return page_size if page_size in PAGE_SIZES else DEFAULT_PAGE_SIZE
 
     def query_string(self, **changes) -> str:
-        """The current query string with some parameters replaced and the page number dropped,
-        since a new order or page size starts again at the first page."""
-        query = self.request.GET.copy()
-        query.pop(self.page_kwarg, None)
-        for name, value in changes.items():
-            query[name] = value
-        return f"?{query.urlencode()}"
+        return sorting.query_string(self.request, self.page_kwarg, **changes)
 
     def requested_sort(self) -> str:
         """The sort in the URL, once the filterset has dropped unknown values; "" if none."""
         return self.filterset.data.get("sort", "").split(",")[0]
 
     def sort_links(self) -> dict[str, dict[str, str]]:
-        current = self.requested_sort() or DEFAULT_SORT
-        links = {}
-        for param in SORT_COLUMNS:
-            if current == param:
-                state, next_sort = "ascending", f"-{param}"
-            elif current == f"-{param}":
-                state, next_sort = "descending", param
-            else:
-                state, next_sort = "", param if param in ASCENDING_FIRST else f"-{param}"
-            links[param] = {"url": self.query_string(sort=next_sort), "state": state}
-        return links
+        return sorting.sort_links(self.request, self.requested_sort(), self.page_kwarg)
 
     def clear_url(self) -> str:
         """This page without search and filters, keeping the order and page size."""
@@ -76,13 +57,7 @@ class CustomerListView(PermissionRequiredMixin, ForgivingPaginationMixin, Filter
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        today = timezone.localdate()
-        for customer in context["customers"]:
-            customer.days_since_last_order = (
-                (today - timezone.localdate(customer.last_order_at)).days
-                if customer.last_order_at
-                else None
-            )
+        sorting.customer_rows_prepare(context["customers"])
         page_size = self.get_paginate_by(None)
         form = self.filterset.form
         context.update(
