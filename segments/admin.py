@@ -11,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 from core.admin import GuardedChangeListMixin, LabelledInlineFormSet
 from customers.forms import JSONTextField
 from segments import services
+from segments.exports import members_csv_response
 from segments.models import Segment, SegmentMembership, system_segment_message
 from segments.rules import rules_describe
 
@@ -66,7 +67,7 @@ class SegmentAdmin(GuardedChangeListMixin, admin.ModelAdmin):
     )
     readonly_fields = ("member_total", "member_preview", "is_system", "system_key")
     inlines = (SegmentMembershipInline,)
-    actions = ("delete_selected", "refresh_counts")
+    actions = ("delete_selected", "refresh_counts", "export_members")
 
     def get_object(self, request, object_id, from_field=None):
         segment = super().get_object(request, object_id, from_field)
@@ -147,3 +148,19 @@ class SegmentAdmin(GuardedChangeListMixin, admin.ModelAdmin):
             for segment in queryset.order_by("name")
         ]
         self.message_user(request, f"Members counted. {'; '.join(counts)}.", messages.SUCCESS)
+
+    def has_export_permission(self, request) -> bool:
+        """Exporting members shows customers: it takes seeing segments and customers."""
+        return self.has_view_permission(request) and request.user.has_perm(
+            "customers.view_customer"
+        )
+
+    @admin.action(description="Export members as CSV", permissions=["export"])
+    def export_members(self, request, queryset):
+        segments = list(queryset[:2])
+        if len(segments) != 1:
+            self.message_user(
+                request, "Select one segment to export its members.", messages.WARNING
+            )
+            return None
+        return members_csv_response(segments[0], request.user)

@@ -287,3 +287,47 @@ def test_re_evaluating_sets_the_member_counts(admin_client):
     assert (big.member_count, empty.member_count) == (2, 0)
     assert big.evaluated_at is not None
     assert flashed(response) == ["Members counted. Big spenders: 2; Nobody: 0."]
+
+
+def export(client, *segments):
+    return client.post(
+        CHANGELIST,
+        {"action": "export_members", ACTION_CHECKBOX_NAME: [segment.pk for segment in segments]},
+        follow=True,
+    )
+
+
+def test_exporting_one_segment_downloads_its_members(admin_client):
+    segment = SegmentFactory(slug="big", rules=all_of(condition("total_spent", "gte", 500)))
+    ada = spender("Ada", "900")
+    spender("Bob", "10")
+
+    response = export(admin_client, segment)
+
+    assert response["Content-Disposition"] == 'attachment; filename="big-members.csv"'
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert len(lines) == 2
+    assert lines[1].startswith(f"{ada.pk},Ada,Shopper,")
+
+
+def test_exporting_several_segments_is_refused_with_a_message(admin_client):
+    first, second = SegmentFactory(), SegmentFactory()
+
+    response = export(admin_client, first, second)
+
+    assert response.status_code == 200
+    assert not response.streaming
+    assert flashed(response) == ["Select one segment to export its members."]
+
+
+def test_exporting_needs_the_right_to_see_customers(client_with_perms):
+    client = client_with_perms("segments.view_segment", "segments.change_segment")
+    segment = SegmentFactory()
+
+    listed = client.get(CHANGELIST)
+    response = export(client, segment)
+
+    actions = [name for name, _ in listed.context["action_form"].fields["action"].choices]
+    assert "refresh_counts" in actions and "export_members" not in actions
+    assert not response.streaming
+    assert flashed(response) == ["No action selected."]
