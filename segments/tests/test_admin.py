@@ -331,3 +331,24 @@ def test_exporting_needs_the_right_to_see_customers(client_with_perms):
     assert "refresh_counts" in actions and "export_members" not in actions
     assert not response.streaming
     assert flashed(response) == ["No action selected."]
+
+
+def test_a_manual_member_is_removed_and_the_others_kept(admin_client):
+    segment = SegmentFactory(name="Hand picked", slug="hand-picked", rules={})
+    kept, removed = SegmentMembershipFactory.create_batch(2, segment=segment)
+    rows = SegmentMembership.objects.filter(segment=segment)  # the inline's order
+    data = form_data(
+        segment,
+        rules="{}",
+        **{"memberships-TOTAL_FORMS": "2", "memberships-INITIAL_FORMS": "2"},
+    )
+    for index, membership in enumerate(rows):
+        data[f"memberships-{index}-id"] = str(membership.pk)
+        data[f"memberships-{index}-segment"] = str(segment.pk)
+        if membership == removed:
+            data[f"memberships-{index}-DELETE"] = "on"
+
+    response = admin_client.post(change_url(segment), data)
+
+    assert response.status_code == 302
+    assert list(SegmentMembership.objects.filter(segment=segment)) == [kept]
