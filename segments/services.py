@@ -1,4 +1,4 @@
-"""Every write on segments: counts, deletion, manual members."""
+"""Every write on segments: creation, counts, deletion, manual members."""
 
 import logging
 from collections.abc import Iterable
@@ -12,6 +12,15 @@ from customers.models import Customer
 from segments.models import Segment, SegmentMembership, system_segment_message
 
 logger = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def segment_create(*, name: str, description: str = "", rules: dict) -> Segment:
+    """A new segment; its rules are checked as on every save (a refusal names the condition)."""
+    segment = Segment(name=name, description=description, rules=rules)
+    segment.full_clean()
+    segment.save()
+    return segment
 
 
 def segment_refresh(segment: Segment, *, today: date | None = None) -> int:

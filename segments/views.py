@@ -17,6 +17,7 @@ from customers.models import Customer, Tag
 from customers.views import sorting
 from customers.views.customer_list import DEFAULT_PAGE_SIZE, PAGE_SIZES
 from customers.views.mixins import ForgivingPaginationMixin
+from segments import services
 from segments.exports import members_csv_response
 from segments.forms import SegmentFromFiltersForm
 from segments.from_filters import rules_from_list_query
@@ -159,7 +160,11 @@ class SegmentFromFiltersView(PermissionRequiredMixin, CreateView):
         return super().post(request, *args, **kwargs)
 
     def form_valid(self, form):
-        segment = form.save()
+        segment = services.segment_create(
+            name=form.cleaned_data["name"],
+            description=form.cleaned_data["description"],
+            rules=self.rules,
+        )
         messages.success(self.request, f"Segment “{segment.name}” saved.")
         return redirect("segments:detail", slug=segment.slug)
 

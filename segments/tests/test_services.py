@@ -10,6 +10,7 @@ from customers.models import Customer
 from customers.tests.factories import CustomerFactory, UserFactory
 from segments.models import Segment, SegmentMembership
 from segments.services import (
+    segment_create,
     segment_delete,
     segment_members_add,
     segment_members_remove,
@@ -90,3 +91,16 @@ def test_segment_delete():
 
     with pytest.raises(ValidationError):
         segment_delete(segment=Segment.objects.get(system_key="vip"))
+
+
+def test_segment_create_saves_valid_rules_and_refuses_others_naming_the_condition():
+    rules = {"match": "all", "conditions": [{"field": "total_spent", "op": "gte", "value": "500"}]}
+
+    segment = segment_create(name="Big spenders", rules=rules)
+
+    assert Segment.objects.get(pk=segment.pk).slug == "big-spenders"
+    bad = {"match": "all", "conditions": [{"field": "total_spent", "op": "gte", "value": "lots"}]}
+    with pytest.raises(ValidationError) as refused:
+        segment_create(name="Broken", rules=bad)
+    assert "condition 1: 'total_spent' needs a number" in str(refused.value)
+    assert not Segment.objects.filter(name="Broken").exists()
