@@ -181,6 +181,31 @@ def test_staff_lists_never_fail_on_hostile_parameters(
     assert not failures, "\n".join(failures)
 
 
+def test_segment_pages_never_fail_on_hostile_parameters(superuser_client, some_of_everything):
+    from segments.models import Segment
+
+    segment = Segment.objects.order_by("pk").first()
+    queries_by_url = {
+        reverse("segments:list"): each_value_in_each_param(["page"]),
+        reverse("segments:detail", args=[segment.slug]): [
+            *each_value_in_every_param(["sort", "per_page", "page"]),
+            *each_value_in_each_param(["sort", "per_page", "page"]),
+        ],
+        reverse("segments:create_from_filters"): [
+            *each_value_in_every_param([*CustomerFilter.base_filters]),
+            *each_value_in_each_param([*CustomerFilter.base_filters]),
+        ],
+    }
+
+    failures = [
+        failure
+        for url, queries in queries_by_url.items()
+        for failure in server_errors(superuser_client, url, queries)
+    ]
+
+    assert not failures, "\n".join(failures)
+
+
 def test_customer_page_parts_never_fail_on_hostile_page_numbers(
     superuser_client, some_of_everything
 ):
