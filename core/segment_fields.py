@@ -111,6 +111,8 @@ class SegmentField:
     clean_value: Callable[[Any], Any] | None = None
     example: Any = None
     help_text: str = ""
+    # How a value reads in a rule's summary, when not as written (a 0..1 risk as a percentage).
+    display: Callable[[Any], str] | None = None
 
     def q(self, op: str, value: Any, today: date) -> Q:
         """The filter over customers for this field, an operator and a checked value."""

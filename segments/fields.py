@@ -61,6 +61,11 @@ MONEY_MAX = Decimal("999999999999.99")
 CURRENT_MONTH = "current"
 
 
+def percent(value) -> str:
+    """0.7 as "70%": churn risk as the pages show it."""
+    return f"{float(value) * 100:g}%"
+
+
 def any_of(filters: list[Q]) -> Q:
     return reduce(or_, filters) if filters else NOTHING
 
@@ -301,6 +306,7 @@ def register_customer_fields() -> None:
     register_segment_field(
         "churn_risk", NUMBER, "Churn risk", "score__churn_risk",
         operators=NULLABLE_NUMERIC_OPERATORS, minimum=0, maximum=1, example=0.7,
+        display=percent,
     )  # fmt: skip
     register_segment_field(
         "predicted_clv", MONEY, "Predicted value (12 months)", "score__predicted_clv",

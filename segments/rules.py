@@ -355,6 +355,11 @@ def _value_text(field: SegmentField | None, value: Any) -> str:
         return field.special_values[value]
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if field.display is not None:
+        try:
+            return field.display(value)
+        except (TypeError, ValueError):
+            return str(value)
     if field.choices is not None:
         labels = {str(choice): label for choice, label in field.choices()}
         if str(value) in labels:

@@ -627,7 +627,7 @@ def test_valid_values(field, op, value):
             any_of(
                 condition("rfm_segment", "ne", "Champions"), condition("churn_risk", "gte", 0.7)
             ),
-            "RFM segment is not Champions or churn risk ≥ 0.7",
+            "RFM segment is not Champions or churn risk ≥ 70%",
         ),
         (
             one("birthday_month", "eq", "current"),
