@@ -19,6 +19,7 @@ from django.db import DatabaseError, connection, transaction
 
 from crm.bench.dataset import DatasetSpec, peak_rss_mb
 from crm.bench.pages import measure_pages, summarize_pages
+from crm.bench.segments import measure_segments, summarize_segments
 from customers.analytics.vocabulary import DEFAULT_MODEL
 from customers.models import AnalyticsRun
 
@@ -224,5 +225,15 @@ SECTIONS: dict[str, Section] = {
         ),
         measure=measure_pages,
         summarize=summarize_pages,
+    ),
+    "segments": Section(
+        name="segments",
+        description=(
+            "Counting every segment (segments_refresh_all), and each pre-built segment's page "
+            "with its members (median of several requests after a warm-up, DEBUG off, with "
+            "their query counts)."
+        ),
+        measure=measure_segments,
+        summarize=summarize_segments,
     ),
 }

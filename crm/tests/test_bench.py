@@ -246,3 +246,76 @@ def test_pages_have_query_budgets_judged_with_their_time():
     assert budgets["page_customer_list_ms"]["passed"] is True
     assert budgets["page_customer_list_queries"] == {"budget": 10, "measured": 11, "passed": False}
     assert "page_dashboard_queries" not in budgets
+
+
+def test_segments_budgets_judge_the_refresh_and_each_member_page():
+    from crm.bench.segments import summarize_segments
+
+    def page(median_ms, queries, status=200):
+        return {
+            "median_ms": median_ms,
+            "status": status,
+            "queries": queries,
+            "budget_ms": 150,
+            "budget_queries": 10,
+        }
+
+    result = {
+        "refresh_all_seconds": 31.5,
+        "member_pages": {
+            "vip": page(80.0, 9),
+            "at-risk": page(420.0, 9),
+            "never-ordered": page(60.0, 12),
+            "inactive": page(20.0, 9, status=500),
+        },
+    }
+
+    summary = summarize_segments({10_000: result, REFERENCE_CUSTOMERS: result})
+    budgets = summary["budgets"]
+
+    assert budgets["segments_refresh_all_seconds"] == {
+        "budget": 30,
+        "measured": 31.5,
+        "passed": False,
+    }
+    assert budgets["segment_vip_ms"]["passed"] is True
+    assert budgets["segment_vip_queries"] == {"budget": 10, "measured": 9, "passed": True}
+    assert budgets["segment_at_risk_ms"] == {"budget": 150, "measured": 420.0, "passed": False}
+    assert budgets["segment_never_ordered_queries"]["passed"] is False
+    assert budgets["segment_inactive_ms"]["passed"] is False  # a fast error page is no pass
+    assert "note" not in summary
+
+
+def test_segments_budgets_are_not_measured_without_the_reference_size():
+    from crm.bench.segments import summarize_segments
+
+    summary = summarize_segments({10_000: {"refresh_all_seconds": 0.2, "member_pages": {}}})
+
+    assert summary["budgets"]["segments_refresh_all_seconds"]["passed"] is None
+    assert summary["note"] == "Measured only at the reference size."
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_segments_measurement_counts_every_segment_and_times_each_prebuilt_page():
+    from crm.bench.segments import measure_segments, summarize_segments
+    from segments.models import Segment
+
+    build_dataset(TINY)
+
+    result = measure_segments(TINY)
+
+    assert result["status"] == "succeeded", result.get("error")
+    assert result["scored_first"] is True  # no run had scored the set: the section scored it
+    prebuilt = set(Segment.objects.filter(is_system=True).values_list("slug", flat=True))
+    assert set(result["member_pages"]) == prebuilt and len(prebuilt) == 8
+    assert result["segments_counted"] == Segment.objects.count()
+    assert {page["status"] for page in result["member_pages"].values()} == {200}
+    assert all(page["median_ms"] > 0 for page in result["member_pages"].values())
+    assert (
+        result["member_pages"]["never-ordered"]["members"]
+        == Customer.objects.filter(order_count=0).count()
+    )
+    budgets = summarize_segments({REFERENCE_CUSTOMERS: result})["budgets"]
+    assert budgets["segment_vip_queries"]["budget"] == 10
+    assert budgets["segments_refresh_all_seconds"]["passed"] is True
