@@ -23,10 +23,19 @@ def segment_create(*, name: str, description: str = "", rules: dict) -> Segment:
     return segment
 
 
-def segment_refresh(segment: Segment, *, today: date | None = None) -> int:
+def segment_refresh(
+    segment: Segment, *, today: date | None = None, has_members: bool | None = None
+) -> int:
     """Count the segment's customers (rules or manual members, one COUNT) and store the count
-    and the time on it (one UPDATE). Returns the count."""
-    member_count = segment.customers(today=today).count()
+    and the time on it (one UPDATE). Returns the count. A segment without manual members is
+    counted by its rules alone: joined to the members by OR, a rule cannot use its own index and
+    the count reads every customer. ``has_members`` saves asking when the caller knows."""
+    if has_members is None:
+        has_members = SegmentMembership.objects.filter(segment_id=segment.pk).exists()
+    if has_members:
+        member_count = segment.customers(today=today).count()
+    else:
+        member_count = Customer.objects.filter(segment.rules_filter(today)).count()
     segment.member_count, segment.evaluated_at = member_count, timezone.now()
     Segment.objects.filter(pk=segment.pk).update(
         member_count=segment.member_count, evaluated_at=segment.evaluated_at
@@ -39,9 +48,12 @@ def segments_refresh_all(*, today: date | None = None) -> dict[str, int]:
     compile (a field whose app was removed) is logged and skipped, not the whole refresh."""
     today = today or timezone.localdate()
     counts = {}
+    with_members = set(SegmentMembership.objects.values_list("segment_id", flat=True).distinct())
     for segment in Segment.objects.order_by("pk"):
         try:
-            counts[segment.slug] = segment_refresh(segment, today=today)
+            counts[segment.slug] = segment_refresh(
+                segment, today=today, has_members=segment.pk in with_members
+            )
         except ValidationError as error:
             logger.error("Segment %s not counted: %s", segment.slug, "; ".join(error.messages))
     return counts

@@ -33,12 +33,23 @@ def test_segment_refresh_stores_the_count_and_when(assert_queries):
     spender("500"), spender("800"), spender("499.99")
     segment_members_add(segment=segment, customers=[spender("1")])
 
-    with assert_queries(2):  # one COUNT, one UPDATE
+    with assert_queries(3):  # whether it has manual members, one COUNT, one UPDATE
         count = segment_refresh(segment)
 
     segment.refresh_from_db()
     assert count == segment.member_count == 3
     assert segment.evaluated_at is not None
+
+
+def test_a_segment_without_manual_members_is_counted_by_its_rules_alone(assert_queries):
+    segment = SegmentFactory(rules=all_of(condition("total_spent", "gte", 500)))
+    spender("500"), spender("499.99")
+
+    with assert_queries(3) as queries:
+        count = segment_refresh(segment)
+
+    assert count == 1
+    assert "segments_segmentmembership" not in queries.captured_queries[1]["sql"]
 
 
 def test_segments_refresh_all_counts_every_segment(assert_queries):
@@ -47,7 +58,8 @@ def test_segments_refresh_all_counts_every_segment(assert_queries):
     own = SegmentFactory(rules=all_of(condition("total_spent", "gte", 500)))
     segments = Segment.objects.count()
 
-    with assert_queries(1 + 2 * segments):
+    # the segments, those with manual members, then a COUNT and an UPDATE for each
+    with assert_queries(2 + 2 * segments):
         counts = segments_refresh_all()
 
     assert counts[own.slug] == 1
