@@ -340,6 +340,9 @@ class TagAdmin(GuardedChangeListMixin, admin.ModelAdmin):
             "opts": self.model._meta,
             "form": form,
             "tags": tags,
+            "objects": tags,
+            "action": "merge",
+            "submit_label": "Merge",
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "media": self.media,
         }

@@ -305,6 +305,9 @@ class LoyaltyAccountAdmin(GuardedChangeListMixin, ChangedByActionsMixin, admin.M
             "opts": self.model._meta,
             "form": form,
             "accounts": accounts,
+            "objects": accounts,
+            "action": "adjust_points",
+            "submit_label": "Adjust points",
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "media": self.media,
         }
