@@ -64,7 +64,7 @@ PREBUILT = (
     (
         "at-risk",
         "At risk",
-        "Churn risk of 0.7 or more in the last nightly scoring.",
+        "Churn risk of 70% or more in the last nightly scoring.",
         _all(_condition("churn_risk", "gte", 0.7)),
     ),
     (

@@ -14,9 +14,8 @@ from django.views.generic import CreateView, ListView
 from core.paginators import IdsFirstPaginator
 from customers.filters import CustomerFilter
 from customers.models import Customer, Tag
-from customers.views import sorting
-from customers.views.customer_list import DEFAULT_PAGE_SIZE, PAGE_SIZES
 from customers.views.mixins import ForgivingPaginationMixin
+from customers.views.sorting import CustomerTableMixin
 from segments import services
 from segments.exports import members_csv_response
 from segments.forms import SegmentFromFiltersForm
@@ -56,7 +55,9 @@ class SegmentListView(PermissionRequiredMixin, ListView):
         return context
 
 
-class SegmentDetailView(PermissionRequiredMixin, ForgivingPaginationMixin, ListView):
+class SegmentDetailView(
+    PermissionRequiredMixin, CustomerTableMixin, ForgivingPaginationMixin, ListView
+):
     """A segment's summary, then its members as the customer list shows customers: the same
     columns, sort links and pages, counted live (capped, core/paginators.py)."""
 
@@ -96,32 +97,18 @@ class SegmentDetailView(PermissionRequiredMixin, ForgivingPaginationMixin, ListV
         self.filterset = CustomerFilter(sort, queryset=members)
         return self.filterset.qs
 
-    def get_paginate_by(self, queryset) -> int:
-        try:
-            page_size = int(self.request.GET.get("per_page", ""))
-        except ValueError:
-            return DEFAULT_PAGE_SIZE
-        return page_size if page_size in PAGE_SIZES else DEFAULT_PAGE_SIZE
-
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        sorting.customer_rows_prepare(context["customers"])
         requested_sort = self.filterset.data.get("sort", "").split(",")[0]
-        page_size = self.get_paginate_by(None)
         context.update(
             {
+                **self.customer_table_context(context["customers"], requested_sort),
                 "segment": self.segment,
                 "rules_text": rules_describe(self.segment.rules),
                 "shows_members": self.shows_members(),
                 "filter": self.filterset,
                 "filter_errors": [],
                 "has_search_or_filters": False,
-                "sort_links": sorting.sort_links(self.request, requested_sort, self.page_kwarg),
-                "page_size": page_size,
-                "page_size_links": [
-                    (size, sorting.query_string(self.request, self.page_kwarg, per_page=size))
-                    for size in PAGE_SIZES
-                ],
             }
         )
         return context

@@ -405,9 +405,9 @@ def _record_counts(run: AnalyticsRun) -> None:
     """Only runs change segments, so the dashboard reads the counts the run leaves instead of
     counting a million customers again on every visit; the customer figures too, said on the
     dashboard to be as of the run."""
-    run.customers_scored = Customer.objects.count()
-    run.segment_counts = rfm_segment_tally()
     run.customer_totals = customer_totals(Customer.objects.all())
+    run.customers_scored = run.customer_totals["total"]  # every customer: the same read
+    run.segment_counts = rfm_segment_tally()
 
 
 def _score(run: AnalyticsRun, as_of: date, model: str, step: _Steps) -> None:

@@ -1,5 +1,5 @@
-"""The sortable customer table's links and rows, shared by every page that shows it (the
-customer list, a segment's members): the sort in the URL, one click per column."""
+"""The sortable customer table's links, rows and page sizes, shared by every page that shows it
+(the customer list, a segment's members): the sort and the page size in the URL."""
 
 from collections.abc import Iterable
 
@@ -8,6 +8,8 @@ from django.utils import timezone
 
 from customers.filters import SORT_COLUMNS
 
+PAGE_SIZES = (25, 50, 100)
+DEFAULT_PAGE_SIZE = PAGE_SIZES[0]
 # A first click on a column sorts names A to Z, and numbers and dates largest or newest first.
 ASCENDING_FIRST = frozenset({"name"})
 DEFAULT_SORT = "name"
@@ -50,3 +52,27 @@ def customer_rows_prepare(customers: Iterable) -> None:
             if customer.last_order_at
             else None
         )
+
+
+class CustomerTableMixin:
+    """For a list view that shows the customer table: its page size from ``per_page`` and the
+    table's context (rows prepared, sort links, page-size links)."""
+
+    def get_paginate_by(self, queryset) -> int:
+        try:
+            page_size = int(self.request.GET.get("per_page", ""))
+        except ValueError:
+            return DEFAULT_PAGE_SIZE
+        return page_size if page_size in PAGE_SIZES else DEFAULT_PAGE_SIZE
+
+    def customer_table_context(self, customers, requested_sort: str) -> dict:
+        customer_rows_prepare(customers)
+        return {
+            "sort_links": sort_links(self.request, requested_sort, self.page_kwarg),
+            "page_size": self.get_paginate_by(None),
+            "default_page_size": DEFAULT_PAGE_SIZE,
+            "page_size_links": [
+                (size, query_string(self.request, self.page_kwarg, per_page=size))
+                for size in PAGE_SIZES
+            ],
+        }
