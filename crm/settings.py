@@ -207,6 +207,16 @@ CRM_LIST_COUNT_CAP = env.int("CRM_LIST_COUNT_CAP", default=1000)
 if CRM_LIST_COUNT_CAP < 1:
     raise ImproperlyConfigured(f"CRM_LIST_COUNT_CAP must be 1 or more, not {CRM_LIST_COUNT_CAP}.")
 
+# A bulk action on a segment's members runs in the request up to this many customers, above it
+# in a Celery task with its progress on the segment's page; the task works through the customers
+# in batches of this many ids, one transaction each.
+CRM_SEGMENT_BULK_INLINE_LIMIT = env.int("CRM_SEGMENT_BULK_INLINE_LIMIT", default=5000)
+CRM_SEGMENT_BULK_BATCH = env.int("CRM_SEGMENT_BULK_BATCH", default=50_000)
+if CRM_SEGMENT_BULK_BATCH < 1:
+    raise ImproperlyConfigured(
+        f"CRM_SEGMENT_BULK_BATCH must be 1 or more, not {CRM_SEGMENT_BULK_BATCH}."
+    )
+
 # --- Input limits (customers/models.py; docs/architecture.md "Validation") ----------------------
 # The longest note body, in characters; a longer one is refused with a message saying the limit.
 CRM_NOTE_MAX_LENGTH = env.int("CRM_NOTE_MAX_LENGTH", default=10_000)

@@ -12,10 +12,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from core import sql
 from customers import stats
 from customers.models import (
     Address,
@@ -331,6 +332,61 @@ def customer_tag_remove(*, customer: Customer, tag: Tag, removed_by=None) -> boo
         removed_by=removed_by,
     )
     return True
+
+
+@transaction.atomic
+def customers_tag_add(*, customers: QuerySet[Customer], tag: Tag, added_by=None) -> int:
+    """Tag every customer of ``customers`` with one INSERT … SELECT, whatever their number (the
+    queryset is read by the database, not by Python). A customer who already carries the tag
+    keeps it as it was, so running it again changes nothing. Returns how many were tagged now."""
+    select, params = sql.ids_select(customers)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {sql.table(CustomerTag)} "
+            f"({sql.columns(CustomerTag, 'customer', 'tag', 'added_at', 'added_by')}) "
+            f"SELECT chosen.chosen_id, %s, %s, %s FROM ({select}) chosen WHERE true "
+            f"ON CONFLICT ({sql.columns(CustomerTag, 'customer', 'tag')}) DO NOTHING",
+            (tag.pk, sql.now_value(), getattr(added_by, "pk", None), *params),
+        )
+        return cursor.rowcount
+
+
+@transaction.atomic
+def customers_tag_remove(*, customers: QuerySet[Customer], tag: Tag, removed_by=None) -> int:
+    """Take the tag off every customer of ``customers`` who carries it, recording each removal
+    as customer_tag_remove does (a TagRemoval), in set-based statements. Those without the tag
+    are left alone, so running it again changes nothing. Returns how many lost the tag."""
+    select, params = sql.ids_select(customers)
+    now = sql.now_value()
+    links, removals = sql.table(CustomerTag), sql.table(TagRemoval)
+    link_columns = sql.columns(CustomerTag, "customer", "tag", "added_at", "added_by")
+    removal_columns = sql.columns(
+        TagRemoval, "customer", "tag", "added_at", "added_by", "removed_at", "removed_by"
+    )
+    tag_column, customer_column = (
+        sql.columns(CustomerTag, "tag"),
+        sql.columns(CustomerTag, "customer"),
+    )
+    chosen = f"{tag_column} = %s AND {customer_column} IN ({select})"
+    removed_by_id = getattr(removed_by, "pk", None)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One statement: a link deleted by someone else meanwhile is not recorded twice.
+            cursor.execute(
+                f"WITH gone AS (DELETE FROM {links} WHERE {chosen} RETURNING {link_columns}) "
+                f"INSERT INTO {removals} ({removal_columns}) "
+                f"SELECT {link_columns}, %s, %s FROM gone",
+                (tag.pk, *params, now, removed_by_id),
+            )
+            return cursor.rowcount
+        # SQLite lets one writer in at a time, and this transaction is it from the INSERT on.
+        cursor.execute(
+            f"INSERT INTO {removals} ({removal_columns}) "
+            f"SELECT {link_columns}, %s, %s FROM {links} WHERE {chosen}",
+            (now, removed_by_id, tag.pk, *params),
+        )
+        cursor.execute(f"DELETE FROM {links} WHERE {chosen}", (tag.pk, *params))
+        return cursor.rowcount
 
 
 @transaction.atomic

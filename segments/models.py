@@ -124,3 +124,82 @@ class SegmentMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} in {self.segment_id}"
+
+
+class BulkAction(models.Model):
+    """One action on a segment's members (all of them, or a selection): tag them, untag them,
+    or add them to another segment by hand.
+
+    It works through the customers in batches of ids (``done_up_to`` is the last id done,
+    written in the transaction of its batch), so an action interrupted anywhere is finished by
+    running it again, and each batch is a statement that changes nothing the second time. The
+    members are those the segment has while the action runs, among the customers that existed
+    when it started (ids up to ``last_customer_id``).
+    """
+
+    class Kind(models.TextChoices):
+        ADD_TAG = "add_tag", "Add a tag"
+        REMOVE_TAG = "remove_tag", "Remove a tag"
+        ADD_TO_SEGMENT = "add_to_segment", "Add to another segment"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Done"
+        FAILED = "failed", "Stopped by an error"
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="bulk_actions")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    tag = models.ForeignKey(
+        "customers.Tag", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    target_segment = models.ForeignKey(
+        Segment, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    # The chosen customers' ids, or null for every member.
+    customer_ids = models.JSONField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    member_count = models.PositiveIntegerField(default=0)
+    last_customer_id = models.BigIntegerField(default=0)
+    done_up_to = models.BigIntegerField(default=0)
+    changed_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["segment", "-created_at"], name="bulk_action_segment_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(kind__in=["add_tag", "remove_tag"], tag__isnull=False)
+                    | Q(kind="add_to_segment", target_segment__isnull=False)
+                ),
+                name="bulk_action_has_its_object",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.segment}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+    @property
+    def percent_done(self) -> int:
+        if self.status == self.Status.SUCCEEDED or not self.last_customer_id:
+            return 100 if self.status == self.Status.SUCCEEDED else 0
+        return min(100, int(100 * self.done_up_to / self.last_customer_id))
+
+    def describe(self) -> str:
+        """What the action does, in words: "Add the tag “vip”"."""
+        if self.kind == self.Kind.ADD_TAG:
+            return f"Add the tag “{self.tag}”"
+        if self.kind == self.Kind.REMOVE_TAG:
+            return f"Remove the tag “{self.tag}”"
+        return f"Add to the segment “{self.target_segment}”"

@@ -10,3 +10,11 @@ def segments_refresh() -> dict[str, int]:
     from segments.services import segments_refresh_all
 
     return segments_refresh_all()
+
+
+@shared_task(name="segments.bulk_action_run", soft_time_limit=30 * 60, time_limit=35 * 60)
+def bulk_action_run(action_id: int) -> str:
+    """Do a bulk action's remaining batches; run again after an interruption, it finishes it."""
+    from segments.bulk import bulk_action_run as run
+
+    return run(action_id=action_id).status
