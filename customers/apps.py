@@ -24,7 +24,16 @@ class CustomersConfig(AppConfig):
             "add_address",
             "change_address",
         ),
-        MARKETING: ("view_customer", "view_order", "view_tag", "view_note"),
+        # Marketing tags customers, one by one or a segment's members at once.
+        MARKETING: (
+            "view_customer",
+            "view_order",
+            "view_tag",
+            "view_note",
+            "view_customertag",
+            "add_customertag",
+            "delete_customertag",
+        ),
         LOYALTY_MANAGERS: ("view_customer", "view_order"),
         MANAGERS: (ALL,),
     }

@@ -9,4 +9,7 @@ urlpatterns = [
     path("new/", views.SegmentFromFiltersView.as_view(), name="create_from_filters"),
     path("<str:slug>/", views.SegmentDetailView.as_view(), name="detail"),
     path("<str:slug>/export.csv", views.segment_members_export, name="export"),
+    path("<str:slug>/bulk/", views.SegmentBulkActionView.as_view(), name="bulk"),
+    path("<str:slug>/bulk/<int:pk>/", views.BulkActionDetailView.as_view(), name="bulk_action"),
+    path("<str:slug>/bulk/<int:pk>/run/", views.bulk_action_run_again, name="bulk_action_run"),
 ]

@@ -18,7 +18,7 @@ from crm.bench import databases
 from crm.bench.dataset import DatasetSpec, build_dataset
 from crm.bench.sections import REFERENCE_CUSTOMERS, measure_analytics, summarize_analytics
 from crm.management.commands.bench import sizes_type
-from customers.models import Customer, Order
+from customers.models import Customer, Order, Tag
 from customers.stats import customer_stats_recompute
 
 ON_POSTGRESQL = settings.DATABASES["default"]["ENGINE"] == databases.POSTGRESQL_ENGINE
@@ -270,6 +270,8 @@ def test_segments_budgets_judge_the_refresh_and_each_member_page():
         },
     }
 
+    result["bulk_tag"] = {"members": 100_000, "tag_seconds": 21.0}
+
     summary = summarize_segments({10_000: result, REFERENCE_CUSTOMERS: result})
     budgets = summary["budgets"]
 
@@ -283,6 +285,7 @@ def test_segments_budgets_judge_the_refresh_and_each_member_page():
     assert budgets["segment_at_risk_ms"] == {"budget": 150, "measured": 420.0, "passed": False}
     assert budgets["segment_never_ordered_queries"]["passed"] is False
     assert budgets["segment_inactive_ms"]["passed"] is False  # a fast error page is no pass
+    assert budgets["segment_bulk_tag_seconds"] == {"budget": 20, "measured": 21.0, "passed": False}
     assert "note" not in summary
 
 
@@ -316,6 +319,12 @@ def test_segments_measurement_counts_every_segment_and_times_each_prebuilt_page(
         result["member_pages"]["never-ordered"]["members"]
         == Customer.objects.filter(order_count=0).count()
     )
+    bulk = result["bulk_tag"]
+    assert bulk["members"] >= TINY.customers // 10  # the top tenth, ties included
+    assert bulk["tag_changed"] == bulk["members"] == bulk["untag_changed"]
+    assert bulk["tag_again_changed"] == 0
+    assert not Tag.objects.filter(name="bench-bulk").exists()  # the data set left as it was
     budgets = summarize_segments({REFERENCE_CUSTOMERS: result})["budgets"]
     assert budgets["segment_vip_queries"]["budget"] == 10
     assert budgets["segments_refresh_all_seconds"]["passed"] is True
+    assert budgets["segment_bulk_tag_seconds"]["budget"] == 20
