@@ -8,12 +8,14 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
-from core.admin import GuardedChangeListMixin, LabelledInlineFormSet
+from core.admin import GuardedChangeListMixin, LabelledInlineFormSet, ReadOnlyAdmin
 from customers.forms import JSONTextField
 from segments import services
+from segments.bulk import bulk_kinds_for
 from segments.exports import members_csv_response
-from segments.models import Segment, SegmentMembership, system_segment_message
+from segments.models import BulkAction, Segment, SegmentMembership, system_segment_message
 from segments.rules import rules_describe
+from segments.tasks import bulk_action_run
 
 PREVIEW_SIZE = 20
 
@@ -164,3 +166,64 @@ class SegmentAdmin(GuardedChangeListMixin, admin.ModelAdmin):
             )
             return None
         return members_csv_response(segments[0], request.user)
+
+
+@admin.register(BulkAction)
+class BulkActionAdmin(ReadOnlyAdmin):
+    """The bulk actions started from segments' pages: who started what, how far it got. One that
+    stopped (a worker lost, an error) can be sent to the worker again from here."""
+
+    list_display = (
+        "action",
+        "segment",
+        "status",
+        "percent_done",
+        "changed_count",
+        "created_by",
+        "created_at",
+    )
+    list_filter = ("status", "kind")
+    list_select_related = ("segment", "tag", "target_segment", "created_by")
+    readonly_fields = (
+        "segment",
+        "kind",
+        "tag",
+        "target_segment",
+        "customer_ids",
+        "status",
+        "member_count",
+        "last_customer_id",
+        "done_up_to",
+        "changed_count",
+        "error",
+        "created_by",
+        "created_at",
+        "finished_at",
+    )
+    actions = ["run_again"]
+
+    @admin.display(description="Action")
+    def action(self, action: BulkAction) -> str:
+        return action.describe()
+
+    @admin.display(description="Done (%)")
+    def percent_done(self, action: BulkAction) -> int:
+        return action.percent_done
+
+    @admin.action(description="Run the selected stopped actions again")
+    def run_again(self, request, queryset):
+        allowed = bulk_kinds_for(request.user)
+        stopped = list(
+            queryset.filter(status=BulkAction.Status.FAILED, kind__in=allowed).values_list(
+                "pk", flat=True
+            )
+        )
+        BulkAction.objects.filter(pk__in=stopped).update(status=BulkAction.Status.QUEUED, error="")
+        for pk in stopped:
+            bulk_action_run.delay_on_commit(pk)
+        self.message_user(
+            request,
+            f"{len(stopped)} stopped action{'s' if len(stopped) != 1 else ''} sent to run again; "
+            "the others had not stopped, or are not yours to run.",
+            messages.SUCCESS,
+        )

@@ -3,7 +3,7 @@ from django.db.models.signals import post_migrate, pre_delete
 
 from core.roles import ALL, LOYALTY_MANAGERS, MANAGERS, MARKETING, SUPPORT
 
-VIEW = ("view_segment", "view_segmentmembership")
+VIEW = ("view_segment", "view_segmentmembership", "view_bulkaction")
 
 
 class SegmentsConfig(AppConfig):
@@ -19,6 +19,7 @@ class SegmentsConfig(AppConfig):
             "add_segmentmembership",
             "change_segmentmembership",
             "delete_segmentmembership",
+            "view_bulkaction",
         ),
         SUPPORT: VIEW,
         LOYALTY_MANAGERS: VIEW,

@@ -28,6 +28,18 @@ logger = logging.getLogger(__name__)
 Kind = BulkAction.Kind
 Status = BulkAction.Status
 
+# Who may start which bulk action: the permission of the rows it writes.
+BULK_PERMISSIONS = {
+    Kind.ADD_TAG: "customers.add_customertag",
+    Kind.REMOVE_TAG: "customers.delete_customertag",
+    Kind.ADD_TO_SEGMENT: "segments.add_segmentmembership",
+}
+
+
+def bulk_kinds_for(user) -> list[str]:
+    """The bulk actions ``user`` may start."""
+    return [kind for kind, permission in BULK_PERMISSIONS.items() if user.has_perm(permission)]
+
 
 def bulk_action_members(action: BulkAction) -> QuerySet[Customer]:
     """The customers the action applies to: the segment's members as its author may see them,

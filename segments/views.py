@@ -22,7 +22,7 @@ from customers.models import Customer, Tag
 from customers.views.mixins import ForgivingPaginationMixin
 from customers.views.sorting import CustomerTableMixin
 from segments import services
-from segments.bulk import bulk_action_start
+from segments.bulk import BULK_PERMISSIONS, bulk_action_start, bulk_kinds_for
 from segments.exports import members_csv_response
 from segments.forms import BulkActionForm, SegmentFromFiltersForm
 from segments.from_filters import rules_from_list_query
@@ -34,17 +34,6 @@ SEGMENTS_PER_PAGE = 25
 # The most customers one can tick on a segment's page and act on as a selection (a page shows at
 # most 100); acting on more is acting on all members.
 MAX_SELECTED = 500
-# Who may start which bulk action: the permission of the rows it writes.
-BULK_PERMISSIONS = {
-    BulkAction.Kind.ADD_TAG: "customers.add_customertag",
-    BulkAction.Kind.REMOVE_TAG: "customers.delete_customertag",
-    BulkAction.Kind.ADD_TO_SEGMENT: "segments.add_segmentmembership",
-}
-
-
-def bulk_kinds_for(user) -> list[str]:
-    """The bulk actions ``user`` may start."""
-    return [kind for kind, permission in BULK_PERMISSIONS.items() if user.has_perm(permission)]
 
 
 def with_manual_count(segments):

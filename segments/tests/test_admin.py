@@ -352,3 +352,56 @@ def test_a_manual_member_is_removed_and_the_others_kept(admin_client):
 
     assert response.status_code == 302
     assert list(SegmentMembership.objects.filter(segment=segment)) == [kept]
+
+
+# Bulk actions
+
+
+def test_the_bulk_actions_changelist_query_count_is_pinned(admin_client, assert_queries, vendor):
+    from customers.tests.factories import TagFactory
+    from segments.models import BulkAction
+
+    for _ in range(5):
+        BulkAction.objects.create(
+            segment=SegmentFactory(), kind=BulkAction.Kind.ADD_TAG, tag=TagFactory()
+        )
+    url = reverse("admin:segments_bulkaction_changelist")
+
+    # session, user, the count (on PostgreSQL the planner's estimate first, then the capped
+    # count), the page with what each action names
+    with assert_queries(5 if vendor == "postgresql" else 4):
+        response = admin_client.get(url)
+
+    assert response.status_code == 200
+    assert response.content.decode().count("Add the tag") == 5
+
+
+def test_run_again_sends_only_the_stopped_actions(admin_client, django_capture_on_commit_callbacks):
+    from customers.models import CustomerTag
+    from customers.tests.factories import TagFactory
+    from segments.models import BulkAction
+
+    member = spender("Ada", "900")
+    segment = SegmentFactory(rules=all_of(condition("total_spent", "gte", 500)))
+    stopped_tag, done_tag = TagFactory(), TagFactory()
+    stopped = BulkAction.objects.create(
+        segment=segment, kind=BulkAction.Kind.ADD_TAG, tag=stopped_tag,
+        status=BulkAction.Status.FAILED, last_customer_id=member.pk,
+    )  # fmt: skip
+    done = BulkAction.objects.create(
+        segment=segment, kind=BulkAction.Kind.ADD_TAG, tag=done_tag,
+        status=BulkAction.Status.SUCCEEDED, last_customer_id=member.pk,
+    )  # fmt: skip
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:segments_bulkaction_changelist"),
+            {"action": "run_again", ACTION_CHECKBOX_NAME: [stopped.pk, done.pk]},
+            follow=True,
+        )
+
+    stopped.refresh_from_db()
+    assert stopped.status == BulkAction.Status.SUCCEEDED
+    assert CustomerTag.objects.filter(tag=stopped_tag, customer=member).exists()
+    assert not CustomerTag.objects.filter(tag=done_tag).exists()  # left as it was
+    assert "1 stopped action sent to run again" in response.content.decode()
