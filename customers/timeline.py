@@ -1,7 +1,8 @@
 """The customers app's own entries on a customer's timeline: orders, notes, tags, addresses.
 
 Each source reads at most ``limit`` rows with one query, newest first, so the timeline costs the
-same whatever the customer's history.
+same whatever the customer's history. Addresses are the exception: a customer has a handful, and
+the source reads those the customer page has already prefetched for its Addresses card.
 """
 
 from django.db.models import CharField, DateTimeField, F, Value
@@ -9,7 +10,7 @@ from django.urls import reverse
 
 from core import registry
 from core.registry import TimelineEntry
-from customers.models import Address, CustomerTag, Note, Order, OrderStatusChange, TagRemoval
+from customers.models import CustomerTag, Note, Order, OrderStatusChange, TagRemoval
 
 
 def order_entries(customer, limit):
@@ -82,7 +83,10 @@ def tag_entries(customer, limit):
 
 
 def address_entries(customer, limit):
-    addresses = Address.objects.filter(customer=customer).order_by("-created_at", "-id")[:limit]
+    # Through the relation, so the customer page's prefetch (its Addresses card) serves both.
+    addresses = sorted(
+        customer.addresses.all(), key=lambda address: (address.created_at, address.pk), reverse=True
+    )[:limit]
     for address in addresses:
         yield TimelineEntry(
             at=address.created_at,

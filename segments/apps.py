@@ -31,9 +31,11 @@ class SegmentsConfig(AppConfig):
         from segments import receivers
         from segments.fields import register_customer_fields
         from segments.models import Segment
+        from segments.panels import register_segments_panel
         from segments.prebuilt import segments_prebuilt_after_migrate
 
         register_customer_fields()
+        register_segments_panel()
         post_migrate.connect(
             segments_prebuilt_after_migrate, sender=self, dispatch_uid="segments_prebuilt"
         )

@@ -5,6 +5,8 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import F, Func, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.forms import BaseForm
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -57,16 +59,46 @@ def repeat_frequency(order_count: int) -> str:
     return "Frequent"
 
 
-def orders_context(request, customer) -> dict:
-    paginator = Paginator(selectors.customer_orders(request.user, customer), ORDERS_PER_PAGE)
+def counted_paginator(rows, per_page: int, count: int | None = None) -> Paginator:
+    """A paginator over ``rows``; given ``count``, it takes it instead of counting again."""
+    paginator = Paginator(rows, per_page)
+    if count is not None:
+        paginator.count = count  # a cached_property: the value given is the one kept
+    return paginator
+
+
+def row_count(rows: QuerySet) -> Coalesce:
+    """``rows`` counted, as a subquery (0 when there are none)."""
+    counted = rows.order_by().annotate(counted=Func(F("pk"), function="COUNT")).values("counted")
+    return Coalesce(Subquery(counted), 0)
+
+
+def history_counts(request, customer) -> dict[str, int]:
+    """How many orders (``order_rows``) and notes (``note_rows``) of ``customer`` the user may
+    see, in one query for the two paginators of the customer page."""
+    user = request.user
+    return (
+        Customer.objects.filter(pk=customer.pk)
+        .values(
+            order_rows=row_count(selectors.customer_orders(user, customer)),
+            note_rows=row_count(selectors.customer_notes(user, customer)),
+        )
+        .get()
+    )
+
+
+def orders_context(request, customer, count: int | None = None) -> dict:
+    rows = selectors.customer_orders(request.user, customer)
+    paginator = counted_paginator(rows, ORDERS_PER_PAGE, count)
     return {
         "customer": customer,
         "orders_page": paginator.get_page(request.GET.get("orders_page")),
     }
 
 
-def notes_context(request, customer, form=None) -> dict:
-    paginator = Paginator(selectors.customer_notes(request.user, customer), NOTES_PER_PAGE)
+def notes_context(request, customer, form=None, count: int | None = None) -> dict:
+    rows = selectors.customer_notes(request.user, customer)
+    paginator = counted_paginator(rows, NOTES_PER_PAGE, count)
     return {
         "customer": customer,
         "notes_page": paginator.get_page(request.GET.get("notes_page")),
@@ -111,10 +143,14 @@ class CustomerDetailView(PermissionRequiredMixin, DetailView):
             context.update(addresses=list(customer.addresses.all()))
         if user.has_perm("customers.view_tag"):
             context.update(tags_context(customer))
-        if user.has_perm("customers.view_order"):
-            context.update(orders_context(self.request, customer))
-        if user.has_perm("customers.view_note"):
-            context.update(notes_context(self.request, customer))
+        view_orders = user.has_perm("customers.view_order")
+        view_notes = user.has_perm("customers.view_note")
+        # Both cards' counts in one query: the page stays within its budget of 20.
+        counts = history_counts(self.request, customer) if view_orders and view_notes else {}
+        if view_orders:
+            context.update(orders_context(self.request, customer, counts.get("order_rows")))
+        if view_notes:
+            context.update(notes_context(self.request, customer, count=counts.get("note_rows")))
         return context
 
 
