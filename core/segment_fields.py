@@ -18,7 +18,7 @@ segments::
 A field either names an ORM ``lookup`` path from the customer ("total_spent", "score__churn_risk"),
 which ``lookup_q`` turns into a filter, or gives a ``build`` function for anything else (a
 subquery, a date computed from today). Either way the value reaching it is already checked and
-converted (Decimal for money, int, bool, str, or a list of those).
+converted (Decimal for money, int, bool, str, a date as its ISO text, or a list of those).
 
 NULL semantics, the same for every field (SQL's own reading): a customer with no value (NULL, a
 blank text, no such row) matches ``is_empty`` and nothing else; ``ne`` and ``not_in`` match only
@@ -49,7 +49,10 @@ BOOLEAN = "boolean"  # true or false
 CHOICE = "choice"  # one of the field's choices
 STRING = "string"  # text, compared without regard to case where the field says so
 TAGS = "tags"  # tag slugs
-TYPES = (NUMBER, MONEY, INTEGER, BOOLEAN, CHOICE, STRING, TAGS)
+# A calendar day, written yyyy-mm-dd (ISO 8601). A lookup path suits a date column; a timestamp
+# needs a build function that reads its day on the shop's clock (segments/fields.py).
+DATE = "date"
+TYPES = (NUMBER, MONEY, INTEGER, BOOLEAN, CHOICE, STRING, TAGS, DATE)
 
 # Operators.
 EQ, NE, GT, GTE, LT, LTE = "eq", "ne", "gt", "gte", "lt", "lte"
@@ -85,6 +88,7 @@ NULLABLE_CHOICE_OPERATORS = CHOICE_OPERATORS + EMPTINESS
 STRING_OPERATORS = (EQ, NE, IN, NOT_IN, *EMPTINESS)
 BOOLEAN_OPERATORS = (EQ, NE)
 TAG_OPERATORS = (HAS_ANY, HAS_ALL, HAS_NONE, *EMPTINESS)
+DATE_OPERATORS = COMPARISONS
 
 Build = Callable[[str, Any, date], Q]
 
@@ -102,8 +106,8 @@ class SegmentField:
     lookup: str = ""
     build: Build | None = None
     choices: Callable[[], Sequence[tuple[Any, str]]] | None = None
-    minimum: int | float | None = None
-    maximum: int | float | None = None
+    minimum: int | float | date | None = None  # a date for a DATE field
+    maximum: int | float | date | None = None
     special_values: Mapping[str, str] = field(default_factory=dict)
     special_operators: tuple[str, ...] = ()
     # Checks and converts one value beyond its type (an ISO country code); raises ValueError

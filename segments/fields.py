@@ -23,6 +23,8 @@ from core.segment_fields import (
     BOOLEAN_OPERATORS,
     CHOICE,
     CHOICE_OPERATORS,
+    DATE,
+    DATE_OPERATORS,
     EQ,
     GT,
     GTE,
@@ -50,6 +52,7 @@ from core.segment_fields import (
     register_segment_field,
 )
 from core.visibility import NOTHING
+from customers.filters import EARLIEST_DATE, LATEST_DATE
 from customers.models import Address, Customer, CustomerScore, CustomerTag
 from customers.sales import start_of_day
 
@@ -110,6 +113,52 @@ def days_since_q(column: str):
             return Q(**{f"{column}__isnull": False}) & ~any_of(
                 [exactly(days, today) for days in value]
             )
+        raise ValueError(op)
+
+    return build
+
+
+# The day of a timestamp ------------------------------------------------------------------------
+
+
+def day_of_q(column: str):
+    """Build conditions on the day of ``column`` on the shop's clock, for dates written
+    yyyy-mm-dd: "on or before 31 January" is before midnight starting 1 February, as the
+    customer list's "Created to" reads it, so a day is taken whole and the index serves."""
+
+    def on_or_after(day: date) -> Q:
+        return Q(**{f"{column}__gte": start_of_day(day)})
+
+    def before(day: date) -> Q:
+        return Q(**{f"{column}__lt": start_of_day(day)})
+
+    def on(day: date) -> Q:
+        return on_or_after(day) & before(day + timedelta(days=1))
+
+    def build(op: str, value, today: date) -> Q:
+        if op in (IS_EMPTY, IS_NOT_EMPTY):
+            return Q(**{f"{column}__isnull": op == IS_EMPTY})
+        # The value is checked already: one yyyy-mm-dd, or a list of them.
+        days = [date.fromisoformat(item) for item in value] if isinstance(value, list) else []
+        day = date.fromisoformat(value) if isinstance(value, str) else None
+        if op == EQ:
+            return on(day)
+        if op == NE:
+            return before(day) | on_or_after(day + timedelta(days=1))
+        if op == GT:
+            return on_or_after(day + timedelta(days=1))
+        if op == GTE:
+            return on_or_after(day)
+        if op == LT:
+            return before(day)
+        if op == LTE:
+            return before(day + timedelta(days=1))
+        if op == BETWEEN:
+            return on_or_after(days[0]) & before(days[1] + timedelta(days=1))
+        if op == IN:
+            return any_of([on(day) for day in days])
+        if op == NOT_IN:
+            return Q(**{f"{column}__isnull": False}) & ~any_of([on(day) for day in days])
         raise ValueError(op)
 
     return build
@@ -256,6 +305,11 @@ def register_customer_fields() -> None:
     register_segment_field(
         "customer_age_days", INTEGER, "Days as a customer",
         build=days_since_q("created_at"), operators=NUMERIC_OPERATORS, example=365, **days,
+    )  # fmt: skip
+    register_segment_field(
+        "created_at", DATE, "Created", build=day_of_q("created_at"),
+        operators=DATE_OPERATORS, minimum=EARLIEST_DATE, maximum=LATEST_DATE,
+        example="2026-01-31",
     )  # fmt: skip
     register_segment_field(
         "birthday_month", INTEGER, "Birthday month", build=birthday_month_q,

@@ -20,10 +20,6 @@ NOT_FILTERS = frozenset({"sort", "per_page", "page"})
 UNSAVABLE = {
     "q": "The search “{value}” cannot be saved in a segment: segment rules do not search "
     "names, emails or phones. Clear the search and use filters only.",
-    "created_from": "“Created from” cannot be saved in a segment: segment rules count days "
-    "as a customer (which move with the calendar), not fixed dates. Clear it to save.",
-    "created_to": "“Created to” cannot be saved in a segment: segment rules count days as a "
-    "customer (which move with the calendar), not fixed dates. Clear it to save.",
 }
 
 
@@ -34,8 +30,7 @@ def condition(field: str, op: str, value) -> dict:
 def rules_from_list_query(querydict: QueryDict) -> dict:
     """The segment rules that match the customers the customer list shows for ``querydict``
     (its query string). Raises ValidationError, with one message per problem, for a filter
-    that is not valid, one that rules cannot express (the search, the creation dates), or no
-    filter at all."""
+    that is not valid, one that rules cannot express (the search), or no filter at all."""
     data = QueryDict(mutable=True)
     for name in querydict:
         values = [value for value in querydict.getlist(name) if value.strip()]
@@ -100,4 +95,8 @@ def _conditions(values: dict) -> list[dict]:
     for name in ("accepts_email", "accepts_sms"):
         if values.get(name) is not None:
             conditions.append(condition(name, "eq", values[name]))
+    # Both take whole days on the shop's clock, as the list does: "to" includes its day.
+    for name, op in (("created_from", "gte"), ("created_to", "lte")):
+        if values.get(name) is not None:
+            conditions.append(condition("created_at", op, values[name].isoformat()))
     return conditions

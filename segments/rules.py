@@ -19,6 +19,7 @@ whole vocabulary and the NULL semantics.
 """
 
 import math
+import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import reduce
@@ -33,6 +34,7 @@ from core.segment_fields import (
     BETWEEN,
     BOOLEAN,
     CHOICE,
+    DATE,
     EQ,
     GT,
     GTE,
@@ -64,6 +66,8 @@ MAX_DEPTH = 5  # levels of groups, the rule itself included
 MAX_VALUES = 1000  # values in one in/not_in/has_* list
 TEXT_MAX_LENGTH = 200
 MONEY_PLACES = 2
+DATE_EXAMPLE = "2026-01-31"
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 GROUP_KEYS = {"match", "conditions"}
 CONDITION_KEYS = {"field", "op", "value"}
 
@@ -155,8 +159,9 @@ def _condition_error(condition: dict) -> str:
 
 def value_clean(field: SegmentField, op: str, value: Any) -> Any:
     """A condition's value checked and converted for ``field`` and ``op``: Decimal for money,
-    float for a number, int, bool, str, a [low, high] pair for between, a list for the list
-    operators, None for is_empty/is_not_empty. Raises RuleError."""
+    float for a number, int, bool, str, a date as its ISO text (yyyy-mm-dd, so the result
+    stays JSON), a [low, high] pair for between, a list for the list operators, None for
+    is_empty/is_not_empty. Raises RuleError."""
     if op in NO_VALUE_OPERATORS:
         return None
     if op == BETWEEN:
@@ -217,6 +222,17 @@ def _scalar_clean(field: SegmentField, op: str, value: Any) -> Any:
         if not _in_range(field, number):
             raise RuleError(_range_text(field, "a whole number"))
         return number
+    if field.type == DATE:
+        day = _date(value)
+        if day is None:
+            raise RuleError(f"'{name}' needs a date such as {DATE_EXAMPLE}")
+        if not _in_range(field, day):
+            low, high = field.minimum, field.maximum
+            if low is not None and high is not None:
+                raise RuleError(f"'{name}' needs a date from {low} to {high}")
+            bound = f"on or after {low}" if low is not None else f"on or before {high}"
+            raise RuleError(f"'{name}' needs a date {bound}")
+        return day.isoformat()
     if field.type == BOOLEAN:
         if not isinstance(value, bool):
             raise RuleError(f"'{name}' needs true or false")
@@ -256,6 +272,16 @@ def _decimal(value: Any) -> Decimal | None:
             return None
         return number if number.is_finite() else None
     return None
+
+
+def _date(value: Any) -> date | None:
+    """A day written yyyy-mm-dd (the form a date input sends), else None."""
+    if not isinstance(value, str) or not ISO_DATE.fullmatch(value.strip()):
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        return None
 
 
 def _integer(value: Any) -> int | None:
@@ -304,6 +330,16 @@ def _condition_q(condition: dict, today: date) -> Q:
 
 SYMBOLS = {EQ: "=", NE: "≠", GT: ">", GTE: "≥", LT: "<", LTE: "≤"}
 WORDS = {EQ: "is", NE: "is not"}
+DATE_WORDS = {
+    EQ: "on",
+    NE: "not on",
+    GT: "after",
+    GTE: "on or after",
+    LT: "before",
+    LTE: "on or before",
+    IN: "on one of",
+    NOT_IN: "on none of",
+}
 LIST_WORDS = {
     IN: "is one of",
     NOT_IN: "is none of",
@@ -355,6 +391,9 @@ def _value_text(field: SegmentField | None, value: Any) -> str:
         return field.special_values[value]
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if field.type == DATE:
+        day = _date(value)
+        return f"{day.day} {day:%b %Y}" if day else str(value)
     if field.display is not None:
         try:
             return field.display(value)
@@ -382,6 +421,12 @@ def _condition_text(condition: Any) -> str:
     if op == BETWEEN and isinstance(value, list | tuple) and len(value) == 2:
         low, high = (_value_text(field, item) for item in value)
         return f"{label} between {low} and {high}"
+    if field is not None and field.type == DATE and op in DATE_WORDS:
+        if isinstance(value, list | tuple):
+            value_text = ", ".join(_value_text(field, item) for item in value)
+        else:
+            value_text = _value_text(field, value)
+        return f"{label} {DATE_WORDS[op]} {value_text}"
     if op in LIST_WORDS and isinstance(value, list | tuple):
         items = ", ".join(_value_text(field, item) for item in value)
         return f"{label} {LIST_WORDS[op]} {items}"

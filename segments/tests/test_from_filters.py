@@ -1,5 +1,6 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -9,6 +10,7 @@ from django.utils import timezone
 
 from customers.analytics.scores import score_table_rebuild
 from customers.filters import CustomerFilter
+from customers.models import Customer
 from customers.tests.factories import CustomerFactory, TagFactory
 from segments.from_filters import UNSAVABLE, rules_from_list_query
 from segments.models import Segment
@@ -36,8 +38,14 @@ FILTER_QUERIES = {
     "churn_risk_max": ["churn_risk_max=75", "churn_risk_max=20"],
     "accepts_email": ["accepts_email=false", "accepts_email=true"],
     "accepts_sms": ["accepts_sms=true"],
+    # Whole days on the shop's clock (New York below): a customer created at 22:00 on the 15th
+    # is the 16th in UTC, and "to" the 15th includes its last instant.
+    "created_from": ["created_from=2026-01-15", "created_from=2026-01-16"],
+    "created_to": ["created_to=2026-01-15", "created_to=2026-01-14"],
 }
 COMBINED = "status=active&has_orders=true&churn_risk_max=80&accepts_sms=true&sort=-total_spent"
+ONE_DAY = "created_from=2026-01-15&created_to=2026-01-15"
+SHOP_TIME_ZONE = "America/New_York"
 NOT_SAVABLE = {"q", "sort", *UNSAVABLE}
 
 
@@ -47,8 +55,27 @@ def ordered(days_ago: int, hour: int = 12) -> dict:
     return {"last_order_at": placed, "first_order_at": placed}
 
 
+def created_at(day: int, hour: int = 0) -> datetime:
+    """An hour of January 2026 on the shop's clock."""
+    return datetime(2026, 1, day, hour, tzinfo=ZoneInfo(SHOP_TIME_ZONE))
+
+
+# When each customer below was created: the edges of 15 January, and 22:00 on the 15th, which is
+# the 16th in UTC.
+CREATED = {
+    "Plain": created_at(15) - timedelta(microseconds=1),
+    "Prospect": created_at(15),
+    "Referred": created_at(16) - timedelta(microseconds=1),
+    "Suspended": created_at(16),
+    "Vip": created_at(5, hour=12),
+    "Wholesale": created_at(25, hour=12),
+    "Regular": created_at(15, hour=22),
+}
+
+
 @pytest.fixture
-def customers(db):
+def customers(db, settings):
+    settings.TIME_ZONE = SHOP_TIME_ZONE
     gold, silver = TagFactory(slug="gold", name="Gold"), TagFactory(slug="silver", name="Silver")
     CustomerFactory(first_name="Plain", last_name="A")
     CustomerFactory(
@@ -78,6 +105,8 @@ def customers(db):
         total_spent=Decimal("250.50"), rfm_segment="Champions", churn_risk=0.5,
         predicted_clv=Decimal("300.00"), accepts_sms=True, **ordered(29, hour=23),
     )  # fmt: skip
+    for first_name, moment in CREATED.items():
+        Customer.objects.filter(first_name=first_name).update(created_at=moment)
     score_table_rebuild()  # as the nightly run does after writing scores
 
 
@@ -94,7 +123,7 @@ def test_every_filter_of_the_list_is_saved_or_refused_by_name():
 
 @pytest.mark.parametrize(
     "query",
-    [query for queries in FILTER_QUERIES.values() for query in queries] + [COMBINED],
+    [query for queries in FILTER_QUERIES.values() for query in queries] + [COMBINED, ONE_DAY],
 )
 def test_the_new_segments_members_are_exactly_the_filtered_list(
     client_with_perms, customers, query
@@ -114,8 +143,8 @@ def test_the_new_segments_members_are_exactly_the_filtered_list(
     ("query", "named"),
     [
         ("q=smith", "The search “smith”"),
-        ("created_from=2026-01-01", "“Created from”"),
-        ("created_to=2026-01-01", "“Created to”"),
+        ("created_from=2026-02-30", "Created from: Enter a valid date."),
+        ("created_to=3000-01-01", "Created to: Enter a date from 1900-01-01 to 2999-12-31."),
         ("order_count_min=many", "Min. orders: Enter a whole number."),
         ("churn_risk_max=150", "Max. churn risk (%)"),
         ("tags=no-such-tag", "Tags (any of)"),
@@ -147,3 +176,24 @@ def test_the_rules_read_as_the_filters(db):
             {"field": "churn_risk", "op": "gte", "value": "0.55"},
         ],
     }
+
+
+def test_the_creation_dates_are_saved_as_whole_days(db):
+    rules = rules_from_list_query(QueryDict("created_from=2026-01-15&created_to=2026-01-31"))
+
+    assert rules == {
+        "match": "all",
+        "conditions": [
+            {"field": "created_at", "op": "gte", "value": "2026-01-15"},
+            {"field": "created_at", "op": "lte", "value": "2026-01-31"},
+        ],
+    }
+
+
+def test_the_creation_dates_edges_are_the_lists(client_with_perms, customers):
+    client = client_with_perms("customers.view_customer", "segments.add_segment")
+    names = dict(Customer.objects.values_list("pk", "first_name"))
+
+    listed = {names[pk] for pk in listed_ids(client, ONE_DAY)}
+
+    assert listed == {"Prospect", "Referred", "Regular"}  # the first and last instants of the day

@@ -170,6 +170,47 @@ def test_customer_age_days_counts_from_created_at(settings):
     assert matched(one("customer_age_days", "gt", 367), MARCH_1_2024) == set()
 
 
+# The day a customer was created ----------------------------------------------------------------
+
+
+@pytest.fixture
+def created(settings):
+    """Customers created around 15 January 2024 on the shop's clock (New York): the last
+    instant of the 14th, the first and last of the 15th (the last is the 16th in UTC), the
+    first of the 16th."""
+    settings.TIME_ZONE = NEW_YORK
+    end = timedelta(microseconds=1)
+    customer("14th late", created_at=local(2024, 1, 15) - end)
+    customer("15th early", created_at=local(2024, 1, 15))
+    customer("15th late", created_at=local(2024, 1, 16) - end)
+    customer("16th early", created_at=local(2024, 1, 16))
+
+
+@pytest.mark.parametrize(
+    ("op", "value", "expected"),
+    [
+        ("eq", "2024-01-15", {"15th early", "15th late"}),
+        ("ne", "2024-01-15", {"14th late", "16th early"}),
+        ("gt", "2024-01-15", {"16th early"}),
+        ("gte", "2024-01-15", {"15th early", "15th late", "16th early"}),
+        ("lt", "2024-01-15", {"14th late"}),
+        ("lte", "2024-01-15", {"14th late", "15th early", "15th late"}),
+        ("between", ["2024-01-15", "2024-01-15"], {"15th early", "15th late"}),
+        ("between", ["2024-01-14", "2024-01-15"], {"14th late", "15th early", "15th late"}),
+        ("in", ["2024-01-14", "2024-01-16"], {"14th late", "16th early"}),
+        ("not_in", ["2024-01-14", "2024-01-16"], {"15th early", "15th late"}),
+    ],
+)
+def test_created_at_takes_whole_days_of_the_shop(created, op, value, expected):
+    assert matched(one("created_at", op, value)) == expected
+
+
+def test_created_at_days_move_with_the_shop_time_zone(created, settings):
+    settings.TIME_ZONE = "UTC"  # 15th late (04:59:59 UTC on the 16th) is the 16th here
+
+    assert matched(one("created_at", "eq", "2024-01-16")) == {"15th late", "16th early"}
+
+
 # Birthday month --------------------------------------------------------------------------------
 
 
@@ -570,6 +611,31 @@ def test_no_rule_matches_no_customer(rules):
             all_of(condition("color", "eq", 1), any_of(condition("status", "gt", "active"))),
             ["condition 1: unknown field 'color'", "condition 2.1: 'status' does not allow 'gt'"],
         ),
+        (
+            all_of(condition("status", "eq", "active"), condition("created_at", "gte", "31/01")),
+            ["condition 2: 'created_at' needs a date such as 2026-01-31"],
+        ),
+        (
+            one("created_at", "eq", "2026-02-30"),
+            ["condition 1: 'created_at' needs a date such as 2026-01-31"],
+        ),
+        (
+            one("created_at", "eq", "20260131"),
+            ["condition 1: 'created_at' needs a date such as 2026-01-31"],
+        ),
+        (
+            one("created_at", "in", ["2026-01-31", 20260201]),
+            ["condition 1: 'created_at' needs a date such as 2026-01-31"],
+        ),
+        (
+            one("created_at", "lte", "9999-12-31"),
+            ["condition 1: 'created_at' needs a date from 1900-01-01 to 2999-12-31"],
+        ),
+        (
+            one("created_at", "between", ["2026-02-01", "2026-01-01"]),
+            ["condition 1: 'between' needs two values, lowest first"],
+        ),
+        (one("created_at", "is_empty"), ["condition 1: 'created_at' does not allow 'is_empty'"]),
     ],
 )
 def test_invalid_rules_are_refused_with_a_message_naming_the_condition(rules, messages):
@@ -605,6 +671,9 @@ def test_groups_nest_at_most_five_levels():
         ("city", "is_empty", None),
         ("country", "in", ["us", "DEU"]),
         ("accepts_sms", "eq", False),
+        ("created_at", "gte", "2026-01-31"),
+        ("created_at", "between", ["1900-01-01", "2999-12-31"]),
+        ("created_at", "not_in", [" 2026-01-31 "]),
     ],
 )
 def test_valid_values(field, op, value):
@@ -645,6 +714,23 @@ def test_valid_values(field, op, value):
         (
             all_of(any_of(condition("order_count", "eq", 0))),
             "Order count = 0",
+        ),
+        (
+            all_of(
+                condition("created_at", "gte", "2026-01-01"),
+                condition("created_at", "lte", "2026-01-31"),
+            ),
+            "Created on or after 1 Jan 2026 and created on or before 31 Jan 2026",
+        ),
+        (one("created_at", "eq", "2026-03-05"), "Created on 5 Mar 2026"),
+        (one("created_at", "gt", "2026-03-05"), "Created after 5 Mar 2026"),
+        (
+            one("created_at", "between", ["2026-01-01", "2026-03-31"]),
+            "Created between 1 Jan 2026 and 31 Mar 2026",
+        ),
+        (
+            one("created_at", "not_in", ["2026-01-01", "2026-12-25"]),
+            "Created on none of 1 Jan 2026, 25 Dec 2026",
         ),
         ({}, "No conditions"),
     ],

@@ -46,6 +46,24 @@ def test_saving_makes_the_segment_and_opens_it(marketing_client):
     assert "Active One" in response.content.decode()
 
 
+def test_the_creation_dates_are_shown_in_words_and_saved(marketing_client):
+    query = {"created_from": "2026-01-01", "created_to": "2026-01-31"}
+
+    response = marketing_client.get(NEW_URL, query)
+    posted = marketing_client.post(
+        f"{NEW_URL}?created_from=2026-01-01&created_to=2026-01-31", {"name": "January"}
+    )
+
+    assert "Created on or after 1 Jan 2026 and created on or before 31 Jan 2026" in (
+        response.content.decode()
+    )
+    assert posted.status_code == 302
+    assert Segment.objects.get(name="January").rules["conditions"] == [
+        {"field": "created_at", "op": "gte", "value": "2026-01-01"},
+        {"field": "created_at", "op": "lte", "value": "2026-01-31"},
+    ]
+
+
 def test_the_search_is_refused_by_name_and_nothing_can_be_saved(marketing_client):
     response = marketing_client.get(NEW_URL, {"q": "smith", "status": "active"})
     posted = marketing_client.post(f"{NEW_URL}?q=smith&status=active", {"name": "Smiths"})
