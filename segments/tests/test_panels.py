@@ -186,3 +186,38 @@ def test_the_page_costs_the_same_whatever_the_number_of_segments(client_in_group
 
     assert len(many.captured_queries) == len(few.captured_queries)
     assert len(panel_context(response)["segments"]) >= 31
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_on_a_phone_the_panel_lists_the_segments_and_opens_one(page, live_server, axe):
+    from django.contrib.auth.models import Group
+
+    from customers.tests.factories import UserFactory
+
+    UserFactory(username="sam").groups.add(Group.objects.get(name="Support"))
+    customer = CustomerFactory(total_spent=Decimal("600.00"), order_count=3)
+    SegmentFactory(name="Big spenders", slug="big-spenders", rules=BIG_SPENDERS)
+    SegmentMembershipFactory(
+        segment=SegmentFactory(name="Newsletter readers", slug="newsletter-readers", rules={}),
+        customer=customer,
+    )
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/accounts/login/?next={detail_url(customer)}")
+    axe()
+    page.get_by_label("Username").fill("sam")
+    page.get_by_label("Password").fill("password")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"**{detail_url(customer)}")
+    axe()
+
+    panel = page.locator("#panel-segments")
+    assert panel.get_by_role("heading").inner_text() == "Segments"
+    assert panel.locator("[data-segment]").all_inner_texts() == [
+        "Big spenders",
+        "Newsletter readers · added by hand",
+    ]
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    panel.get_by_role("link", name="Big spenders").click()
+    page.wait_for_url(f"**{reverse('segments:detail', args=['big-spenders'])}")
+    axe()
