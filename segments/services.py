@@ -23,6 +23,18 @@ def segment_create(*, name: str, description: str = "", rules: dict) -> Segment:
     return segment
 
 
+@transaction.atomic
+def segment_update(*, segment: Segment, name: str, description: str, rules: dict) -> Segment:
+    """Change a segment's name, description and rules, checked as on every save (a refusal
+    names the condition, and nothing is written). The address (slug) stays as it was, so
+    links to the segment keep working after a rename. The count is not refreshed here:
+    ``segment_refresh`` does that."""
+    segment.name, segment.description, segment.rules = name, description, rules
+    segment.full_clean()
+    segment.save(update_fields=["name", "description", "rules", "updated_at"])
+    return segment
+
+
 def segment_refresh(
     segment: Segment, *, today: date | None = None, has_members: bool | None = None
 ) -> int:
