@@ -21,6 +21,7 @@ from core.segment_fields import (
     BETWEEN,
     BOOLEAN,
     CHOICE,
+    DATE,
     EQ,
     GT,
     GTE,
@@ -468,9 +469,17 @@ class ConditionForm(forms.Form):
             example = ", ".join(str(item) for item in example)
         if example is not None and not isinstance(example, bool):
             attrs["placeholder"] = f"e.g. {example}"
+        is_date = field is not None and field.type == DATE and kind == TEXT
+        if is_date:  # the browser's date picker; the rules read its yyyy-mm-dd as they are
+            attrs.pop("placeholder", None)
+            for bound, day in (("min", field.minimum), ("max", field.maximum)):
+                if day is not None:
+                    attrs[bound] = str(day)
         for name in ("value", "value_high"):
             if name in self.fields:
                 self.fields[name].widget = forms.TextInput(attrs=attrs)
+                if is_date:
+                    self.fields[name].widget.input_type = "date"
         self.fields["value"].help_text = self._hint(kind)
 
     def _hint(self, kind: str) -> str:
@@ -479,9 +488,13 @@ class ConditionForm(forms.Form):
         if kind == TEXT_LIST:
             hints.append("Separate values with commas.")
         # A small range is worth saying (churn risk 0 to 1, scores 1 to 5), not a money cap.
-        bounded = field is not None and None not in (field.minimum, field.maximum)
+        bounded = field is not None and all(
+            isinstance(bound, int | float) for bound in (field.minimum, field.maximum)
+        )
         if bounded and field.maximum <= RANGE_HINT_MAX:
             hints.append(f"From {field.minimum:,} to {field.maximum:,}.")
+        if field is not None and field.display is not None and field.example is not None:
+            hints.append(f"{field.example} is {field.display(field.example)}.")  # 0.7 is 70%
         if field is not None and field.help_text:
             hints.append(field.help_text)
         return " ".join(hints)

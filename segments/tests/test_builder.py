@@ -5,12 +5,14 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from core.testing import announced, element, focused
 from customers.tests.factories import CustomerFactory, TagFactory
+from segments import services
 from segments.models import Segment
 from segments.tests.factories import SegmentFactory, SegmentMembershipFactory, all_of, condition
 
@@ -694,3 +696,60 @@ def test_the_list_and_the_segment_link_to_the_builder_for_those_who_may_use_it(
 
     assert BUILD_URL in maker.get(list_url).content.decode()
     assert edit_url(segment) in maker.get(detail).content.decode()
+
+
+def test_a_date_field_takes_the_browsers_date_picker_and_is_stored_as_a_day(builder):
+    rows = builder.post(ROWS_URL, posted(("created_at", "gte", "")), **HTMX)
+    builder.post(
+        BUILD_URL, posted(("created_at", "between", "2026-01-01", "2026-01-31"), name="Jan")
+    )
+
+    value = element(rows, id="id_conditions-0-value")
+    assert value["type"] == "date"
+    assert "placeholder" not in value
+    assert Segment.objects.get(name="Jan").rules == all_of(
+        condition("created_at", "between", ["2026-01-01", "2026-01-31"])
+    )
+
+
+# The service -------------------------------------------------------------------------------
+
+
+def test_segment_update_changes_the_segment_and_keeps_its_address():
+    segment = SegmentFactory(name="Before", slug="before")
+
+    services.segment_update(
+        segment=segment,
+        name="After",
+        description="New words",
+        rules=all_of(condition("order_count", "gte", 2)),
+    )
+
+    segment.refresh_from_db()
+    assert (segment.name, segment.slug, segment.description) == ("After", "before", "New words")
+    assert segment.rules == all_of(condition("order_count", "gte", 2))
+
+
+def test_segment_update_refuses_invalid_rules_and_writes_nothing():
+    segment = SegmentFactory(name="Kept", rules=all_of(condition("order_count", "gte", 1)))
+
+    with pytest.raises(ValidationError) as refused:
+        services.segment_update(
+            segment=segment,
+            name="Changed",
+            description="",
+            rules=all_of(condition("order_count", "gte", "x")),
+        )
+
+    assert refused.value.message_dict["rules"] == [
+        "condition 1: 'order_count' needs a whole number"
+    ]
+    stored = Segment.objects.get(pk=segment.pk)
+    assert (stored.name, stored.rules) == ("Kept", all_of(condition("order_count", "gte", 1)))
+
+
+def test_a_value_read_otherwise_in_summaries_is_explained_under_it(builder):
+    response = builder.post(ROWS_URL, posted(("churn_risk", "gte", "")), **HTMX)
+
+    hint = response.context["formset"].forms[0].fields["value"].help_text
+    assert hint == "From 0 to 1. 0.7 is 70%."
