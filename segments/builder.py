@@ -262,7 +262,8 @@ class RuleBuilderView(PermissionRequiredMixin, View):
         rows, _, _ = rows_changed(rows, data)
         form = SegmentBuilderForm(
             instance=segment or Segment(),
-            initial={key: data.get(key, "") for key in ("name", "description", "match")},
+            # What was typed; a pre-built segment's name is not sent (the field is disabled).
+            initial={key: data[key] for key in ("name", "description", "match") if key in data},
         )
         return self.page(segment, form, rows, errors=[rows_error] if rows_error else [])
 

@@ -621,6 +621,16 @@ def test_a_pre_built_segment_keeps_its_name(editor):
     assert segment.rules == all_of(condition("rfm_monetary", "eq", 5))
 
 
+def test_a_pre_built_segments_name_stays_shown_when_the_rows_are_redrawn(editor):
+    segment = Segment.objects.get(system_key="vip")
+    data = posted(("rfm_monetary", "eq", "5"))
+    del data["name"]  # a disabled field is not sent
+
+    response = editor.post(edit_url(segment), {**data, "add_condition": "1"})
+
+    assert element(response, id="id_name")["value"] == "VIP"
+
+
 def test_nested_rules_are_not_shown_as_rows_and_are_kept(editor):
     nested = {
         "match": "all",
