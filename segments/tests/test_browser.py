@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 from playwright.sync_api import Page, expect
 
 from crm.tests.test_browser import live_region, log_in, settled
-from customers.tests.factories import CustomerFactory, UserFactory
+from customers.tests.factories import CustomerFactory, TagFactory, UserFactory
 from segments.models import Segment
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -54,8 +54,11 @@ def test_save_the_customer_lists_filters_as_a_segment(page: Page, live_server, a
     axe()
 
 
-def test_build_a_segment_row_by_row_with_a_live_count(page: Page, live_server, axe, marketing_user):
-    CustomerFactory(first_name="Ada", last_name="Active", total_spent=Decimal("900.00"))
+def test_build_a_segment_row_by_row_with_a_live_count_then_tag_its_members(
+    page: Page, live_server, axe, marketing_user, settings
+):
+    ada = CustomerFactory(first_name="Ada", last_name="Active", total_spent=Decimal("900.00"))
+    TagFactory(name="Winter sale")
     CustomerFactory(
         first_name="Sue", last_name="Suspended", status="suspended", total_spent=Decimal("800.00")
     )
@@ -123,3 +126,34 @@ def test_build_a_segment_row_by_row_with_a_live_count(page: Page, live_server, a
     expect(page.locator("#condition-2").get_by_label("Value")).to_have_value("active")
     expect(page.locator("#builder-count")).to_have_text("1 customer matches, counted just now.")
     axe()
+
+    # Back on the members: tick Ada and tag her, at once (one customer).
+    page.get_by_role("link", name="Big active spenders").click()
+    axe()
+    page.get_by_label("Tick Ada Active").check()
+    page.get_by_role("button", name="Act on the ticked customers").click()
+    expect(page.locator("#bulk-scope")).to_contain_text("1 ticked customer")
+    axe()
+    page.get_by_label("Add a tag").check()
+    page.get_by_label("Tag", exact=True).select_option(label="Winter sale")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator("#bulk-action-status")).to_have_text("Done")
+    expect(page.get_by_role("alert").first).to_contain_text("Tag “Winter sale” added to 1 customer")
+    axe()
+    assert list(ada.tags.values_list("name", flat=True)) == ["Winter sale"]
+
+    # All members, in the background this time: the action's page shows it done.
+    settings.CRM_SEGMENT_BULK_INLINE_LIMIT = 0
+    page.get_by_role("link", name="Back to the members").click()
+    axe()
+    page.get_by_role("button", name="Act on all members").click()
+    expect(page.locator("#bulk-scope")).to_contain_text("every member")
+    axe()
+    page.get_by_label("Remove a tag").check()
+    page.get_by_label("Tag", exact=True).select_option(label="Winter sale")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator("#bulk-action-result")).to_have_text(
+        "Tag “Winter sale” taken off 1 customer; the others did not have it."
+    )
+    axe()
+    assert not ada.tags.exists()
