@@ -1,8 +1,6 @@
 """The staff pages of segments: the list, a segment with its members, the members' CSV, a new
 segment made from the customer list's filters, and bulk actions on the members."""
 
-import json
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -15,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django.views.generic import CreateView, DetailView, FormView, ListView
+from django_htmx.http import trigger_client_event
 
 from core.paginators import IdsFirstPaginator
 from customers.filters import CustomerFilter
@@ -307,7 +306,7 @@ class BulkActionDetailView(PermissionRequiredMixin, DetailView):
         )
 
     def get_template_names(self):
-        if self.request.headers.get("HX-Request"):
+        if self.request.htmx:
             return ["segments/partials/bulk_action_progress.html"]
         return [self.template_name]
 
@@ -321,8 +320,8 @@ class BulkActionDetailView(PermissionRequiredMixin, DetailView):
 
     def render_to_response(self, context, **kwargs):
         response = super().render_to_response(context, **kwargs)
-        if self.request.headers.get("HX-Request") and self.object.finished:
-            response["HX-Trigger"] = json.dumps({"crm:announce": context["result"]})
+        if self.request.htmx and self.object.finished:
+            trigger_client_event(response, "crm:announce", context["result"])
         return response
 
 

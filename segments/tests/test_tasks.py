@@ -90,16 +90,17 @@ def test_the_command_counts_all_or_the_named_segments(capsys):
                 "change_segmentmembership",
                 "delete_segmentmembership",
                 "view_segmentmembership",
+                "view_bulkaction",
             },
         ),
-        ("Support", {"view_segment", "view_segmentmembership"}),
-        ("Loyalty managers", {"view_segment", "view_segmentmembership"}),
+        ("Support", {"view_segment", "view_segmentmembership", "view_bulkaction"}),
+        ("Loyalty managers", {"view_segment", "view_segmentmembership", "view_bulkaction"}),
         (
             "Managers",
             {
                 f"{action}_{model}"
                 for action in ("add", "change", "delete", "view")
-                for model in ("segment", "segmentmembership")
+                for model in ("segment", "segmentmembership", "bulkaction")
             },
         ),
     ],
