@@ -17,6 +17,7 @@ urlpatterns = [
     path("customers/", include("customers.urls")),
     path("loyalty/", include("loyalty.urls")),
     path("segments/", include("segments.urls")),
+    path("communications/", include("communications.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

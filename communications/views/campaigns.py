@@ -1,0 +1,3 @@
+"""Staff and public pages of communications: campaigns."""
+
+urlpatterns: list = []
