@@ -26,3 +26,36 @@ def now_value():
     from django.utils import timezone
 
     return connection.ops.adapt_datetimefield_value(timezone.now())
+
+
+def insert_for_each(
+    *,
+    model: type[models.Model],
+    field: str,
+    queryset: QuerySet,
+    values: dict,
+    unique: tuple[str, ...],
+) -> int:
+    """One row of ``model`` for each row of ``queryset``, in one INSERT … SELECT: ``field``
+    takes the row's primary key, the other fields the constant ``values``. A row that would
+    break the unique ``unique`` fields is left out (ON CONFLICT DO NOTHING), so running it again
+    adds nothing. Returns how many rows were inserted."""
+    select, params = ids_select(queryset)
+    names = list(values)
+    placeholders = ", ".join(["%s"] * len(names))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table(model)} ({columns(model, field, *names)}) "
+            f"SELECT chosen.chosen_id, {placeholders} FROM ({select}) chosen WHERE true "
+            f"ON CONFLICT ({columns(model, *unique)}) DO NOTHING",
+            (*(_adapted(model, name, values[name]) for name in names), *params),
+        )
+        return cursor.rowcount
+
+
+def _adapted(model: type[models.Model], name: str, value):
+    """A value as the database takes it for the field (a model instance as its key, a
+    date-time adapted as Django adapts it)."""
+    if isinstance(value, models.Model):
+        return value.pk
+    return model._meta.get_field(name).get_db_prep_value(value, connection)

@@ -339,16 +339,13 @@ def customers_tag_add(*, customers: QuerySet[Customer], tag: Tag, added_by=None)
     """Tag every customer of ``customers`` with one INSERT … SELECT, whatever their number (the
     queryset is read by the database, not by Python). A customer who already carries the tag
     keeps it as it was, so running it again changes nothing. Returns how many were tagged now."""
-    select, params = sql.ids_select(customers)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {sql.table(CustomerTag)} "
-            f"({sql.columns(CustomerTag, 'customer', 'tag', 'added_at', 'added_by')}) "
-            f"SELECT chosen.chosen_id, %s, %s, %s FROM ({select}) chosen WHERE true "
-            f"ON CONFLICT ({sql.columns(CustomerTag, 'customer', 'tag')}) DO NOTHING",
-            (tag.pk, sql.now_value(), getattr(added_by, "pk", None), *params),
-        )
-        return cursor.rowcount
+    return sql.insert_for_each(
+        model=CustomerTag,
+        field="customer",
+        queryset=customers,
+        values={"tag": tag, "added_at": timezone.now(), "added_by": added_by},
+        unique=("customer", "tag"),
+    )
 
 
 @transaction.atomic

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 
@@ -117,16 +117,13 @@ def _apply(action: BulkAction, customers: QuerySet[Customer]) -> int:
 def segment_members_add_all(*, segment: Segment, customers: QuerySet[Customer], user=None) -> int:
     """Add every customer of ``customers`` to the segment by hand, with one INSERT … SELECT;
     those already added stay as they were. Returns how many were added now."""
-    select, params = sql.ids_select(customers)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {sql.table(SegmentMembership)} "
-            f"({sql.columns(SegmentMembership, 'segment', 'customer', 'added_at', 'added_by')}) "
-            f"SELECT %s, chosen.chosen_id, %s, %s FROM ({select}) chosen WHERE true "
-            f"ON CONFLICT ({sql.columns(SegmentMembership, 'segment', 'customer')}) DO NOTHING",
-            (segment.pk, sql.now_value(), getattr(user, "pk", None), *params),
-        )
-        return cursor.rowcount
+    return sql.insert_for_each(
+        model=SegmentMembership,
+        field="customer",
+        queryset=customers,
+        values={"segment": segment, "added_at": timezone.now(), "added_by": user},
+        unique=("segment", "customer"),
+    )
 
 
 def bulk_action_run(*, action_id: int, batches: int | None = None) -> BulkAction:
