@@ -275,6 +275,38 @@ if any(len(thresholds) != 4 for thresholds in CRM_RFM_THRESHOLDS.values()):
     )
 # --- End of nightly analytics ------------------------------------------------------------------
 
+# --- Campaigns (communications/campaigns.py; docs/communications.md "Campaigns") ----------------
+# Messages a campaign hands to its channel's backend at a time (one claim, one render, one send).
+CRM_CAMPAIGN_BATCH = env.int("CRM_CAMPAIGN_BATCH", default=500)
+# The most messages a second one worker sends on each channel; 0 for no limit. A provider's own
+# limit (an SMS gateway's messages per second, a mail relay's hourly quota) goes here.
+CRM_CAMPAIGN_RATE_LIMITS = {
+    "email": env.float("CRM_CAMPAIGN_RATE_EMAIL", default=100.0),
+    "sms": env.float("CRM_CAMPAIGN_RATE_SMS", default=10.0),
+}
+# A temporary error of the backend (a server busy, a connection lost) retries the send after
+# CRM_CAMPAIGN_RETRY_BACKOFF seconds, doubling each time, at most CRM_CAMPAIGN_MAX_RETRIES times;
+# then the messages left are marked failed.
+CRM_CAMPAIGN_MAX_RETRIES = env.int("CRM_CAMPAIGN_MAX_RETRIES", default=5)
+CRM_CAMPAIGN_RETRY_BACKOFF = env.int("CRM_CAMPAIGN_RETRY_BACKOFF", default=60)
+# Seconds after which a message claimed for sending and still not recorded as sent is known to
+# have been interrupted (its worker died): it is marked failed, never sent again. Longer than a
+# batch ever takes to send.
+CRM_CAMPAIGN_CLAIM_TIMEOUT = env.int("CRM_CAMPAIGN_CLAIM_TIMEOUT", default=10 * 60)
+if CRM_CAMPAIGN_BATCH < 1:
+    raise ImproperlyConfigured(f"CRM_CAMPAIGN_BATCH must be 1 or more, not {CRM_CAMPAIGN_BATCH}.")
+if any(rate < 0 for rate in CRM_CAMPAIGN_RATE_LIMITS.values()):
+    raise ImproperlyConfigured(
+        "CRM_CAMPAIGN_RATE_EMAIL and CRM_CAMPAIGN_RATE_SMS must be 0 (no limit) or more, "
+        f"not {CRM_CAMPAIGN_RATE_LIMITS}."
+    )
+if CRM_CAMPAIGN_MAX_RETRIES < 0 or CRM_CAMPAIGN_RETRY_BACKOFF < 0 or CRM_CAMPAIGN_CLAIM_TIMEOUT < 0:
+    raise ImproperlyConfigured(
+        "CRM_CAMPAIGN_MAX_RETRIES, CRM_CAMPAIGN_RETRY_BACKOFF and CRM_CAMPAIGN_CLAIM_TIMEOUT must "
+        "be 0 or more."
+    )
+# --- End of campaigns ---------------------------------------------------------------------------
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

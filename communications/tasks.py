@@ -1,0 +1,59 @@
+"""Celery tasks of communications. Task names are fixed strings: beat schedules refer to them."""
+
+from celery import shared_task
+from django.conf import settings
+
+
+@shared_task(
+    name="communications.campaign_send",
+    bind=True,
+    soft_time_limit=50 * 60,
+    time_limit=55 * 60,
+)
+def campaign_send(self, campaign_id: int) -> dict:
+    """Start the campaign (once) and send its queued messages in batches. Safe to run twice:
+    nothing is sent twice. A temporary error of the channel's backend retries the task with
+    exponential backoff, up to CRM_CAMPAIGN_MAX_RETRIES; after the last, the messages left are
+    marked failed. Messages another run is sending now are looked at again later."""
+    from communications.campaigns import campaign_give_up, campaign_send_batches
+
+    outcome = campaign_send_batches(campaign_id=campaign_id)
+    if outcome.temporary:
+        if self.request.retries >= settings.CRM_CAMPAIGN_MAX_RETRIES:
+            campaign_give_up(
+                campaign_id=campaign_id,
+                error=f"Still failing after {self.request.retries} retries: "
+                f"{outcome.temporary_error}",
+            )
+            return _report(outcome)
+        raise self.retry(
+            countdown=settings.CRM_CAMPAIGN_RETRY_BACKOFF * 2**self.request.retries,
+            max_retries=settings.CRM_CAMPAIGN_MAX_RETRIES,
+        )
+    if outcome.in_flight and not outcome.finished and not outcome.stopped:
+        # Another run holds claims: come back once they are recorded, or old enough to be
+        # known interrupted.
+        raise self.retry(
+            countdown=settings.CRM_CAMPAIGN_CLAIM_TIMEOUT,
+            max_retries=settings.CRM_CAMPAIGN_MAX_RETRIES,
+        )
+    return _report(outcome)
+
+
+def _report(outcome) -> dict:
+    return {
+        "sent": outcome.sent,
+        "failed": outcome.failed,
+        "interrupted": outcome.interrupted,
+        "batches": outcome.batches,
+        "finished": outcome.finished,
+        "stopped": outcome.stopped,
+    }
+
+
+@shared_task(name="communications.campaigns_dispatch_due", soft_time_limit=60, time_limit=90)
+def campaigns_dispatch_due() -> list[int]:
+    """Start the scheduled campaigns whose time has come (every minute, on the beat)."""
+    from communications.campaigns import campaigns_dispatch_due as dispatch
+
+    return dispatch()
