@@ -275,6 +275,17 @@ if any(len(thresholds) != 4 for thresholds in CRM_RFM_THRESHOLDS.values()):
     )
 # --- End of nightly analytics ------------------------------------------------------------------
 
+# --- What a campaign earned (communications/attribution.py; docs/communications.md) -------------
+# An order delivered within this many days after a customer clicked a campaign's message (or,
+# without a click, after it was sent; for the control group, after the send started) is credited
+# to the campaign.
+CRM_ATTRIBUTION_DAYS = env.int("CRM_ATTRIBUTION_DAYS", default=5)
+if CRM_ATTRIBUTION_DAYS < 1:
+    raise ImproperlyConfigured(
+        f"CRM_ATTRIBUTION_DAYS must be 1 or more, not {CRM_ATTRIBUTION_DAYS}."
+    )
+# --- End of what a campaign earned --------------------------------------------------------------
+
 # --- Campaigns (communications/campaigns.py; docs/communications.md "Campaigns") ----------------
 # Messages a campaign hands to its channel's backend at a time (one claim, one render, one send).
 CRM_CAMPAIGN_BATCH = env.int("CRM_CAMPAIGN_BATCH", default=500)
