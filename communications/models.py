@@ -7,6 +7,7 @@ forward, through ``communications.services.communication_advance``, which stamps
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -66,6 +67,16 @@ class Template(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self):
+        # Syntax errors, unknown tags and variables, an email without a subject: named by field.
+        from communications.rendering import template_errors_by_field
+
+        errors = template_errors_by_field(
+            subject=self.subject, body=self.body, channel=self.channel
+        )
+        if errors:
+            raise ValidationError(errors)
 
 
 class Campaign(models.Model):

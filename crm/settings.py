@@ -217,6 +217,48 @@ if CRM_SEGMENT_BULK_BATCH < 1:
         f"CRM_SEGMENT_BULK_BATCH must be 1 or more, not {CRM_SEGMENT_BULK_BATCH}."
     )
 
+# --- Sending, tracking and SMS (communications/backends/, communications/tracking.py;
+# docs/communications.md "Backends", "Tracking and unsubscribe", "SMS replies") -----------------
+# The address the CRM is reached at from the internet: the links in sent messages (open pixel,
+# clicks, unsubscribe) start with it. RFC 8058 one-click unsubscribe needs https.
+CRM_PUBLIC_URL = env.str("CRM_PUBLIC_URL", default="http://localhost:8000").rstrip("/")
+if not CRM_PUBLIC_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(
+        f"CRM_PUBLIC_URL must start with http:// or https://, not {CRM_PUBLIC_URL!r}."
+    )
+# A mailbox for unsubscribe requests by email, offered in the List-Unsubscribe header (optional).
+CRM_UNSUBSCRIBE_MAILTO = env.str("CRM_UNSUBSCRIBE_MAILTO", default="")
+# A click this many seconds or fewer after a message was sent or delivered is a mail scanner's,
+# recorded but not counted.
+CRM_CLICK_GRACE_SECONDS = env.int("CRM_CLICK_GRACE_SECONDS", default=10)
+if CRM_CLICK_GRACE_SECONDS < 0:
+    raise ImproperlyConfigured(
+        f"CRM_CLICK_GRACE_SECONDS must be 0 or more, not {CRM_CLICK_GRACE_SECONDS}."
+    )
+# SMS_BACKEND (above): console, http, or the dotted path of a backend class.
+if SMS_BACKEND not in ("console", "http") and "." not in SMS_BACKEND:
+    raise ImproperlyConfigured(
+        f"SMS_BACKEND must be 'console', 'http' or a dotted path, not {SMS_BACKEND!r}."
+    )
+# The http SMS backend: POST {"to", "body"} as JSON to this URL with "Authorization: Bearer
+# <token>"; the provider's id of the message is read from this key of the JSON reply.
+CRM_SMS_HTTP_URL = env.str("CRM_SMS_HTTP_URL", default="")
+CRM_SMS_HTTP_TOKEN = env.str("CRM_SMS_HTTP_TOKEN", default="")
+CRM_SMS_HTTP_ID_FIELD = env.str("CRM_SMS_HTTP_ID_FIELD", default="id")
+CRM_SMS_HTTP_TIMEOUT = env.float("CRM_SMS_HTTP_TIMEOUT", default=10.0)
+if SMS_BACKEND == "http" and not CRM_SMS_HTTP_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(
+        f"SMS_BACKEND=http needs CRM_SMS_HTTP_URL (http:// or https://), not {CRM_SMS_HTTP_URL!r}."
+    )
+if CRM_SMS_HTTP_TIMEOUT <= 0:
+    raise ImproperlyConfigured(
+        f"CRM_SMS_HTTP_TIMEOUT must be more than 0 seconds, not {CRM_SMS_HTTP_TIMEOUT}."
+    )
+# The shared secret the SMS provider sends with each reply (Authorization: Bearer <secret>) to
+# /communications/sms/inbound/; blank refuses every reply.
+CRM_SMS_WEBHOOK_SECRET = env.str("CRM_SMS_WEBHOOK_SECRET", default="")
+# --- End of sending, tracking and SMS ----------------------------------------------------------
+
 # --- Input limits (customers/models.py; docs/architecture.md "Validation") ----------------------
 # The longest note body, in characters; a longer one is refused with a message saying the limit.
 CRM_NOTE_MAX_LENGTH = env.int("CRM_NOTE_MAX_LENGTH", default=10_000)
