@@ -173,6 +173,10 @@ class Group:
         return self.converted / self.size if self.size else None
 
     @property
+    def conversion_text(self) -> str:
+        return "—" if self.conversion_rate is None else f"{100 * self.conversion_rate:.1f}%"
+
+    @property
     def revenue_per_customer(self) -> Decimal | None:
         if not self.size:
             return None
@@ -189,15 +193,36 @@ class Group:
 
 @dataclass(frozen=True)
 class Difference:
-    """Recipients minus control, and its 95 % interval (None when the groups are too small)."""
+    """Recipients minus control, and its 95 % interval (None when the groups are too small),
+    in ``unit`` (percentage points, or money per customer) shown to ``places`` decimals."""
 
     value: float
     low: float | None = None
     high: float | None = None
+    unit: str = "points"
+    places: int = 1
 
     @property
     def has_interval(self) -> bool:
         return self.low is not None
+
+    def _signed(self, number: float) -> str:
+        text = f"{abs(number):,.{self.places}f}"
+        if text.strip("0.,") == "":
+            return text  # no sign on a zero
+        return ("+" if number > 0 else "\N{MINUS SIGN}") + text
+
+    @property
+    def value_text(self) -> str:
+        """The difference in words: "+10.0 points"."""
+        return f"{self._signed(self.value)} {self.unit}"
+
+    @property
+    def interval_text(self) -> str:
+        """The interval in words: "between +1.2 and +4.8 points"."""
+        if self.low is None:
+            return ""
+        return f"between {self._signed(self.low)} and {self._signed(self.high)} {self.unit}"
 
     @property
     def verdict(self) -> str:
@@ -323,29 +348,38 @@ def _compare(recipients: Group, control: Group) -> dict:
     """The differences, recipients minus control, with 95 % intervals when the groups are big
     enough: a difference of two proportions (unpooled standard error), and a difference of two
     means with Welch's standard error and degrees of freedom."""
-    comparison = {"recipients": recipients, "control": control, "too_small": ""}
-    if not recipients.size or not control.size:
-        comparison["too_small"] = "The control group has no customers yet."
-        comparison["conversion"] = comparison["revenue_per_customer"] = None
+    comparison = {
+        "recipients": recipients,
+        "control": control,
+        "too_small": "",
+        "conversion": None,
+        "revenue_per_customer": None,
+    }
+    if not control.size:
+        comparison["too_small"] = "The control group is drawn when the send starts."
+        return comparison
+    if not recipients.size:
+        comparison["too_small"] = "No message has been sent yet."
         return comparison
     comparison["too_small"] = _too_small(recipients, control)
-    conversion = recipients.conversion_rate - control.conversion_rate
+    conversion = 100 * (recipients.conversion_rate - control.conversion_rate)
     # From the unrounded means.
     revenue = float(recipients.revenue / recipients.size - control.revenue / control.size)
+    money = {"unit": f"{settings.CRM_CURRENCY} per customer", "places": 2}
     if comparison["too_small"]:
-        comparison["conversion"] = Difference(value=conversion * 100)
-        comparison["revenue_per_customer"] = Difference(value=revenue)
+        comparison["conversion"] = Difference(value=conversion)
+        comparison["revenue_per_customer"] = Difference(value=revenue, **money)
         return comparison
-    comparison["conversion"] = _interval(
-        conversion * 100,
-        100
-        * math.sqrt(
-            recipients.conversion_rate * (1 - recipients.conversion_rate) / recipients.size
-            + control.conversion_rate * (1 - control.conversion_rate) / control.size
-        ),
-        quantile=statistics.NormalDist().inv_cdf(0.5 + CONFIDENCE / 2),
+    standard_error = 100 * math.sqrt(
+        recipients.conversion_rate * (1 - recipients.conversion_rate) / recipients.size
+        + control.conversion_rate * (1 - control.conversion_rate) / control.size
     )
-    comparison["revenue_per_customer"] = _welch(recipients, control, revenue)
+    margin = statistics.NormalDist().inv_cdf(0.5 + CONFIDENCE / 2) * standard_error
+    comparison["conversion"] = Difference(
+        value=conversion, low=conversion - margin, high=conversion + margin
+    )
+    low, high = _welch_interval(recipients, control, revenue)
+    comparison["revenue_per_customer"] = Difference(value=revenue, low=low, high=high, **money)
     return comparison
 
 
@@ -371,22 +405,16 @@ def _too_small(recipients: Group, control: Group) -> str:
     return ""
 
 
-def _interval(value: float, standard_error: float, *, quantile: float) -> Difference:
-    return Difference(
-        value=value, low=value - quantile * standard_error, high=value + quantile * standard_error
-    )
-
-
-def _welch(recipients: Group, control: Group, difference: float) -> Difference:
-    """Difference of two means, Welch's standard error and Welch-Satterthwaite degrees of
-    freedom (a t quantile: close to the normal one at these group sizes)."""
+def _welch_interval(recipients: Group, control: Group, difference: float) -> tuple[float, float]:
+    """The interval of a difference of two means: Welch's standard error, and a t quantile with
+    Welch-Satterthwaite degrees of freedom (close to the normal one at these group sizes)."""
     var_r = recipients.revenue_variance / recipients.size
     var_c = control.revenue_variance / control.size
     variance = var_r + var_c
-    if variance <= 0:  # nobody bought in either group: nothing varies
-        return Difference(value=difference, low=difference, high=difference)
+    if variance <= 0:  # every customer of both groups spent the same: nothing varies
+        return difference, difference
     freedom = variance**2 / (var_r**2 / (recipients.size - 1) + var_c**2 / (control.size - 1))
     from scipy import stats  # imported here: it is slow to load, and only results need it
 
-    quantile = stats.t.ppf(0.5 + CONFIDENCE / 2, freedom)
-    return _interval(difference, math.sqrt(variance), quantile=quantile)
+    margin = float(stats.t.ppf(0.5 + CONFIDENCE / 2, freedom)) * math.sqrt(variance)
+    return difference - margin, difference + margin
