@@ -4,7 +4,8 @@ before them, and the comparison of the recipients with the control group.
 The rule (docs/communications.md "What a campaign earned"): an order is attributed to a campaign
 when it was delivered within ``CRM_ATTRIBUTION_DAYS`` after the customer's click on the
 campaign's message, or, without a click, after the message was sent; a held-out customer (the
-control group) is measured from the time the send started for them (the message's queued_at).
+control group) is measured from the time the send started for them (the message's queued_at,
+else the campaign's started_at).
 Of several campaigns, the latest of those times before the delivery wins. One definition of that
 rule, ``_attributable``, serves the delivery of one order and the catch-up of the bulk paths.
 
@@ -35,6 +36,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from communications.models import Attribution, Campaign, Communication
@@ -78,6 +80,7 @@ def _attributable(orders_where: str, params: Iterable) -> int:
     attribution = quote(Attribution._meta.db_table)
     message = quote(Communication._meta.db_table)
     order = quote(Order._meta.db_table)
+    campaign = quote(Campaign._meta.db_table)
     # The time plus the window, as Django writes date arithmetic on each database.
     window_end = connection.ops.combine_duration_expression("+", ["t.touch", "%s"])
     window = DurationField().get_db_prep_value(attribution_window(), connection)
@@ -92,12 +95,11 @@ def _attributable(orders_where: str, params: Iterable) -> int:
         INNER JOIN {message} m ON m.id = (
             SELECT t.id FROM (
                 SELECT c.id,
-                       CASE WHEN c.status = %s THEN c.queued_at
+                       CASE WHEN c.status = %s THEN COALESCE(c.queued_at, k.started_at)
                             WHEN c.clicked_at <= o.delivered_at THEN c.clicked_at
                             ELSE c.sent_at END AS touch
-                FROM {message} c
-                WHERE c.customer_id = o.customer_id AND c.campaign_id IS NOT NULL
-                  AND c.status IN ({statuses})
+                FROM {message} c INNER JOIN {campaign} k ON k.id = c.campaign_id
+                WHERE c.customer_id = o.customer_id AND c.status IN ({statuses})
             ) t
             WHERE t.touch <= o.delivered_at AND ({window_end}) >= o.delivered_at
             ORDER BY t.touch DESC, t.id DESC
@@ -290,7 +292,10 @@ def _attributed_figures(campaign: Campaign, window: timedelta) -> dict:
     """One query: per customer, their attributed orders still delivered (all of them, and those
     within the window after their send time), then summed per group."""
     send_time = Case(
-        When(held_out=True, then=F("communication__queued_at")),
+        When(
+            held_out=True,
+            then=Coalesce("communication__queued_at", "campaign__started_at"),
+        ),
         default=F("communication__sent_at"),
         output_field=DateTimeField(),
     )

@@ -152,6 +152,18 @@ def test_a_held_out_customer_is_measured_from_the_start_of_the_send():
     assert not Attribution.objects.filter(order=outside).exists()
 
 
+def test_a_held_out_message_without_its_own_time_counts_from_the_campaigns_start():
+    customer = CustomerFactory()
+    campaign = CampaignFactory(holdout_percent=10, started_at=NOW)
+    message = held_out_message(customer, campaign, queued_at=None)
+
+    inside = delivered(customer, NOW + 5 * DAY)
+    outside = delivered(customer, NOW + 5 * DAY + SECOND)
+
+    assert Attribution.objects.get(order=inside).communication_id == message.pk
+    assert not Attribution.objects.filter(order=outside).exists()
+
+
 @pytest.mark.parametrize("status", ["failed", "skipped", "bounced"])
 def test_a_message_that_did_not_reach_the_customer_earns_nothing(status):
     customer = CustomerFactory()

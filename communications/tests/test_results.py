@@ -10,6 +10,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from communications.attribution import campaign_results
+from communications.models import Campaign
 from communications.tests.factories import CampaignFactory, CommunicationFactory
 from customers.tests.factories import OrderFactory
 
@@ -29,8 +30,10 @@ def recipients(campaign, count, *, status="delivered", **times):
 
 
 def held_out(campaign, count):
+    """The control group as the send's start draws it: held out, timed by the campaign's start."""
+    Campaign.objects.filter(pk=campaign.pk).update(started_at=SENT)
     return [
-        CommunicationFactory(campaign=campaign, status="held_out", queued_at=SENT).customer
+        CommunicationFactory(campaign=campaign, status="held_out", queued_at=None).customer
         for _ in range(count)
     ]
 
