@@ -189,11 +189,15 @@ def campaign_update(*, campaign: Campaign, **fields) -> Campaign:
 
 
 def campaign_schedule(*, campaign: Campaign, at: datetime) -> Campaign:
-    """Send the draft at ``at``, a time in the future; the beat task starts it then."""
+    """Send the draft at ``at``, a time in the future; the beat task starts it then. A
+    scheduled campaign is given the new time (back to draft and scheduled again, at once)."""
     if at is None or at <= timezone.now():
         raise ValidationError({"scheduled_at": "Choose a time in the future."})
     _draft_check(campaign)
-    return campaign_transition(campaign=campaign, status=Status.SCHEDULED, scheduled_at=at)
+    with transaction.atomic():
+        if Campaign.objects.filter(pk=campaign.pk, status=Status.SCHEDULED).exists():
+            campaign_transition(campaign=campaign, status=Status.DRAFT, scheduled_at=None)
+        return campaign_transition(campaign=campaign, status=Status.SCHEDULED, scheduled_at=at)
 
 
 def campaign_unschedule(*, campaign: Campaign) -> Campaign:

@@ -364,3 +364,13 @@ def test_the_figures_give_each_rate_of_its_base():
     assert figures["clicked"].percent == 25.0
     assert figures["skipped"].percent == 10.0
     assert figures["held_out"].percent == 10.0
+
+
+def test_a_scheduled_campaign_is_given_a_new_time():
+    campaign = CampaignFactory(status=Status.SCHEDULED, scheduled_at=timezone.now())
+    later = timezone.now() + timedelta(days=2)
+
+    campaigns.campaign_schedule(campaign=campaign, at=later)
+
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.scheduled_at) == (Status.SCHEDULED, later)
