@@ -24,13 +24,11 @@ logger = logging.getLogger(__name__)
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
 
-def _communication(communication_id: int | None) -> Communication:
+def _communication(communication_id: int | None, *related: str) -> Communication:
     if communication_id is None:
         raise Http404("No such link.")
     communication = (
-        Communication.objects.select_related("campaign__template", "template")
-        .filter(pk=communication_id)
-        .first()
+        Communication.objects.select_related(*related).filter(pk=communication_id).first()
     )
     if communication is None:
         raise Http404("No such link.")
@@ -53,7 +51,7 @@ def tracking_open(request, token: str):
 @require_http_methods(["GET", "HEAD"])
 def tracking_click(request, token: str):
     target = tracking.click_token_target(token)
-    communication = _communication(target[0] if target else None)
+    communication = _communication(target[0] if target else None, "campaign__template", "template")
     url = target[1]
     # Only to a link the message carried: the redirect is never open to any URL.
     if not url.lower().startswith(("http://", "https://")) or url not in tracking.message_links(
