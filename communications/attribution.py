@@ -58,6 +58,8 @@ CONFIDENCE = 0.95
 # Customer ids per catch-up statement, under every database's limit on parameters.
 CATCH_UP_BATCH = 10_000
 MONEY = DecimalField(max_digits=14, decimal_places=2)
+SQUARES = DecimalField(max_digits=28, decimal_places=4)
+CENT = Decimal("0.01")
 
 
 def attribution_window() -> timedelta:
@@ -182,7 +184,7 @@ class Group:
     def revenue_per_customer(self) -> Decimal | None:
         if not self.size:
             return None
-        return (self.revenue / self.size).quantize(Decimal("0.01"))
+        return (self.revenue / self.size).quantize(CENT)
 
     @property
     def revenue_variance(self) -> float | None:
@@ -245,7 +247,8 @@ def campaign_results(campaign: Campaign) -> dict:
     - ``orders``, ``revenue``: the recipients' attributed orders still delivered, and their total;
     - ``comparison`` (None without a control group): ``recipients`` and ``control`` (Group), the
       ``conversion`` difference in percentage points and the ``revenue_per_customer``
-      difference (Difference), ``too_small`` (the reason, or "" when the intervals mean
+      difference (Difference), both again as ``differences`` ((label, Difference) pairs),
+      ``too_small`` (the reason, or "" when the intervals mean
       something), each counted over the same window after each customer's send time;
     - ``window_days``, ``window_open_until`` (the last day an order can still be credited, while
       in the future), ``currency``.
@@ -284,7 +287,7 @@ def campaign_results(campaign: Campaign) -> dict:
             revenue=figures["control_revenue"],
             revenue_squares=figures["control_squares"],
         )
-        results["comparison"] = _compare(recipients, control)
+        results["comparison"] = _with_differences(_compare(recipients, control))
     return results
 
 
@@ -315,7 +318,9 @@ def _attributed_figures(campaign: Campaign, window: timedelta) -> dict:
             ),
         )
     )
-    square = ExpressionWrapper(F("revenue_in_window") * F("revenue_in_window"), output_field=MONEY)
+    square = ExpressionWrapper(
+        F("revenue_in_window") * F("revenue_in_window"), output_field=SQUARES
+    )
     converted = Case(When(in_window__gt=0, then=Value(1)), default=Value(0))
 
     def per_group(held_out: bool, expression, output_field=MONEY):
@@ -326,14 +331,16 @@ def _attributed_figures(campaign: Campaign, window: timedelta) -> dict:
         revenue=per_group(False, F("revenue_all")),
         recipients_converted=per_group(False, converted, IntegerField()),
         recipients_revenue=per_group(False, F("revenue_in_window")),
-        recipients_squares=per_group(False, square),
+        recipients_squares=per_group(False, square, SQUARES),
         control_converted=per_group(True, converted, IntegerField()),
         control_revenue=per_group(True, F("revenue_in_window")),
-        control_squares=per_group(True, square),
+        control_squares=per_group(True, square, SQUARES),
     )
     for name, value in figures.items():
-        if name.endswith(("revenue", "squares")):
-            figures[name] = Decimal(value or 0)
+        if name.endswith("revenue"):
+            figures[name] = Decimal(value or 0).quantize(CENT)
+        elif name.endswith("squares"):
+            figures[name] = Decimal(value or 0).quantize(CENT * CENT)
         else:
             figures[name] = int(value or 0)
     return figures
@@ -385,6 +392,19 @@ def _compare(recipients: Group, control: Group) -> dict:
     )
     low, high = _welch_interval(recipients, control, revenue)
     comparison["revenue_per_customer"] = Difference(value=revenue, low=low, high=high, **money)
+    return comparison
+
+
+def _with_differences(comparison: dict) -> dict:
+    """The differences as (label, Difference) pairs, in the order the page shows them."""
+    comparison["differences"] = [
+        (label, comparison[key])
+        for label, key in (
+            ("Conversion rate", "conversion"),
+            ("Revenue per customer", "revenue_per_customer"),
+        )
+        if comparison[key] is not None
+    ]
     return comparison
 
 

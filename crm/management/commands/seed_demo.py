@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from communications import demo as communications_demo
 from customers import demo as customers_demo
 from loyalty import demo as loyalty_demo
 
@@ -7,7 +8,8 @@ from loyalty import demo as loyalty_demo
 class Command(BaseCommand):
     help = (
         "Load a demo shop: customers, orders, addresses, notes and tags, then a loyalty program "
-        "with tiers, rewards and members. Each part is loaded once; a second run does nothing."
+        "with tiers, rewards and members, then contacts, campaigns and tickets. Each part is "
+        "loaded once; a second run does nothing."
     )
 
     def add_arguments(self, parser):
@@ -27,6 +29,12 @@ class Command(BaseCommand):
             self.stdout.write("The demo loyalty program is already loaded.")
         else:
             self._report("Loyalty", loyalty_demo.loyalty_demo_create(seed=seed))
+        if communications_demo.demo_present():
+            self.stdout.write("The demo communications are already loaded.")
+        else:
+            self._report(
+                "Communications", communications_demo.communications_demo_create(seed=seed)
+            )
 
     def _report(self, part, created):
         summary = ", ".join(f"{count} {name}" for name, count in created.items())
