@@ -120,6 +120,16 @@ def test_scanner_clicks_are_recorded_but_not_counted(
     assert sent_email.campaign.clicked_count == 0
 
 
+def test_a_head_request_follows_the_link_but_records_nothing(client, sent_email):
+    before = _state(sent_email)
+
+    click = client.head(_path(tracking.click_url(sent_email.pk, LINK)), HTTP_USER_AGENT=BROWSER)
+    pixel = client.head(_path(tracking.open_url(sent_email.pk)), HTTP_USER_AGENT=BROWSER)
+
+    assert (click.status_code, click["Location"], pixel.status_code) == (302, LINK, 200)
+    assert _state(sent_email) == before
+
+
 def test_the_grace_period_counts_from_the_delivery(client, sent_email):
     sent_email.delivered_at = timezone.now() - timedelta(seconds=2)
     sent_email.status = Status.DELIVERED

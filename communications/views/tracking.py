@@ -43,7 +43,8 @@ def _user_agent(request) -> str:
 @require_http_methods(["GET", "HEAD"])
 def tracking_open(request, token: str):
     communication = _communication(tracking.open_token_id(token))
-    tracking.tracking_open(communication=communication, user_agent=_user_agent(request))
+    if request.method == "GET":  # a HEAD is a program checking the link, not a reader
+        tracking.tracking_open(communication=communication, user_agent=_user_agent(request))
     return HttpResponse(PIXEL, content_type="image/gif")
 
 
@@ -58,7 +59,10 @@ def tracking_click(request, token: str):
         communication
     ):
         raise Http404("No such link.")
-    tracking.tracking_click(communication=communication, url=url, user_agent=_user_agent(request))
+    if request.method == "GET":
+        tracking.tracking_click(
+            communication=communication, url=url, user_agent=_user_agent(request)
+        )
     response = HttpResponseRedirect(url)
     response["Referrer-Policy"] = "no-referrer"
     return response
