@@ -76,10 +76,12 @@ class EmailBackend(Backend):
             return _smtp_code_result(message, code, text)
         except smtplib.SMTPResponseException as error:
             return _smtp_code_result(message, error.smtp_code, error.smtp_error)
-        except (smtplib.SMTPServerDisconnected, OSError) as error:
+        except smtplib.SMTPServerDisconnected as error:
             return _temporary(message, f"Connection lost: {error}")
-        except smtplib.SMTPException as error:
+        except smtplib.SMTPException as error:  # a subclass of OSError: before it
             return _temporary(message, f"SMTP error: {error}")
+        except OSError as error:
+            return _temporary(message, f"Connection lost: {error}")
         if not sent:
             return SendResult(
                 communication_id=message.communication_id,

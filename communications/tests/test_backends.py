@@ -17,7 +17,8 @@ from communications.tracking import email_parts
 
 class Mailbox:
     """An aiosmtpd handler that keeps what it receives and refuses some recipients: those whose
-    address starts with "later" get 451 (try again), "never" get 550 (no such mailbox)."""
+    address starts with "later" get 451 (try again), "never" get 550 (no such mailbox), "drop"
+    has the connection closed on it."""
 
     def __init__(self):
         self.messages = []
@@ -27,6 +28,9 @@ class Mailbox:
             return "451 4.3.0 Mailbox busy, try again later"
         if address.startswith("never"):
             return "550 5.1.1 No such mailbox"
+        if address.startswith("drop"):
+            server.transport.close()
+            return "250 OK"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -109,6 +113,17 @@ def test_smtp_4xx_is_temporary_5xx_permanent_and_the_rest_of_the_batch_goes(smtp
     assert results[0].error.startswith("SMTP 451")
     assert results[1].error.startswith("SMTP 550")
     assert [recipients for recipients, _ in smtp_server.messages] == [["ok@ex.com"]]
+
+
+def test_a_connection_lost_mid_batch_leaves_the_rest_for_later(smtp_server):
+    results = EmailBackend().send(
+        [_email(1, "a@ex.com"), _email(2, "drop@ex.com"), _email(3, "b@ex.com")]
+    )
+
+    assert [(r.ok, r.temporary) for r in results] == [(True, False), (False, True), (False, True)]
+    assert results[1].error.startswith("Connection lost")
+    assert results[2].error == "Not sent: the connection was lost."
+    assert [recipients for recipients, _ in smtp_server.messages] == [["a@ex.com"]]
 
 
 def test_no_smtp_server_is_a_temporary_failure_of_every_message(settings):
