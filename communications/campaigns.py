@@ -41,7 +41,7 @@ from communications.models import (
     SkipReason,
     Template,
 )
-from communications.services import communication_advance
+from communications.services import communication_advance, communications_advance_many
 from core import sql
 
 logger = logging.getLogger(__name__)
@@ -639,51 +639,63 @@ def _batch_send(campaign: Campaign, message: _Message, claimed: list[dict], outc
 
 def _results_record(campaign: Campaign, rendered: dict, results, outcome) -> None:
     """In one transaction: what was sent stored on each message (its subject, body and the
-    provider's id) and moved to sent; permanent failures moved to failed; temporary ones
-    given back to the queue (their claim released) for a retry."""
+    provider's id) and moved to sent, the batch at once; permanent failures moved to failed;
+    temporary ones given back to the queue (their claim released) for a retry."""
     answered = {result.communication_id: result for result in results}
-    released = []
+    sent, released = [], []
     with transaction.atomic():
-        rows = []
-        for message_id, (subject, body) in rendered.items():
-            result = answered.get(message_id)
-            if result is not None and result.ok:
-                rows.append(
-                    Communication(
-                        pk=message_id,
-                        subject=subject[:200],
-                        body=body,
-                        provider_message_id=(result.provider_message_id or "")[:200],
-                    )
-                )
-        if rows:
-            Communication.objects.bulk_update(rows, ["subject", "body", "provider_message_id"])
         for message_id in rendered:
             result = answered.get(message_id)
-            message = Communication(pk=message_id)
-            if result is None:
+            if result is not None and result.ok:
+                sent.append((message_id, result.provider_message_id or ""))
+            elif result is None:
                 # The backend said nothing of it: it may have gone, so it is not sent again.
                 outcome.failed += communication_advance(
-                    communication=message, status=MessageStatus.FAILED, error=INTERRUPTED
-                )
-            elif result.ok:
-                outcome.sent += communication_advance(
-                    communication=message, status=MessageStatus.SENT
+                    communication=Communication(pk=message_id),
+                    status=MessageStatus.FAILED,
+                    error=INTERRUPTED,
                 )
             elif result.temporary:
                 released.append(message_id)
                 outcome.temporary_error = result.error or "A temporary error."
             else:
                 outcome.failed += communication_advance(
-                    communication=message,
+                    communication=Communication(pk=message_id),
                     status=MessageStatus.FAILED,
                     error=result.error or "The provider refused it.",
                 )
+        if sent:
+            _sent_store(sent, rendered)
+            outcome.sent += communications_advance_many(
+                communication_ids=[message_id for message_id, _ in sent],
+                status=MessageStatus.SENT,
+            )
         if released:
             Communication.objects.filter(pk__in=released, status=MessageStatus.QUEUED).update(
                 claimed_at=None, error=outcome.temporary_error[:2000]
             )
     outcome.temporary += len(released)
+
+
+def _sent_store(sent: list[tuple[int, str]], rendered: dict) -> None:
+    """The subject, body and provider's id of each message sent, in one UPDATE … FROM (VALUES
+    …): the ORM's bulk_update builds a CASE per column and row, a fifth of the send's time."""
+    rows = ", ".join(["(%s, %s, %s, %s)"] * len(sent))
+    params = []
+    for message_id, provider_id in sent:
+        subject, body = rendered[message_id]
+        params += [message_id, subject[:200], body, provider_id[:200]]
+    id_, subject, body, provider = (
+        connection.ops.quote_name(Communication._meta.get_field(name).column)
+        for name in ("id", "subject", "body", "provider_message_id")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {sql.table(Communication)} SET {subject} = sent.column2, "
+            f"{body} = sent.column3, {provider} = sent.column4 "
+            f"FROM (VALUES {rows}) AS sent WHERE {sql.table(Communication)}.{id_} = sent.column1",
+            params,
+        )
 
 
 def _finish(campaign: Campaign) -> bool:

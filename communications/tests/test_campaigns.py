@@ -374,3 +374,26 @@ def test_a_scheduled_campaign_is_given_a_new_time():
 
     campaign.refresh_from_db()
     assert (campaign.status, campaign.scheduled_at) == (Status.SCHEDULED, later)
+
+
+def test_many_messages_advance_at_once_counting_each_step_passed_once():
+    from communications.services import communications_advance_many
+    from communications.tests.factories import CommunicationFactory
+
+    campaign = CampaignFactory(status=Status.SENDING)
+    queued = [CommunicationFactory(campaign=campaign) for _ in range(3)]
+    already_sent = CommunicationFactory(campaign=campaign, status=MessageStatus.SENT)
+    skipped = CommunicationFactory(campaign=campaign, status=MessageStatus.SKIPPED)
+
+    moved = communications_advance_many(
+        communication_ids=[m.pk for m in (*queued, already_sent, skipped)],
+        status=MessageStatus.SENT,
+    )
+
+    assert moved == 3
+    campaign.refresh_from_db()
+    assert campaign.sent_count == 3
+    assert Communication.objects.get(pk=skipped.pk).status == MessageStatus.SKIPPED
+    assert all(
+        m.sent_at is not None for m in Communication.objects.filter(pk__in=[q.pk for q in queued])
+    )
