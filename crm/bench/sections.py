@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from django.db import DatabaseError, connection, transaction
 
+from crm.bench.communications import measure_communications, summarize_communications
 from crm.bench.dataset import DatasetSpec, peak_rss_mb
 from crm.bench.pages import measure_pages, summarize_pages
 from crm.bench.segments import measure_segments, summarize_segments
@@ -235,5 +236,16 @@ SECTIONS: dict[str, Section] = {
         ),
         measure=measure_segments,
         summarize=summarize_segments,
+    ),
+    "communications": Section(
+        name="communications",
+        description=(
+            "A campaign to a tenth of the customers (100,000 at 1M): the start (recipient rows, "
+            "exclusions, a 10% control group), the send through an email backend that accepts "
+            "at once with one worker in-process (emails a second, peak memory), and the "
+            "campaign's page (median of several requests after a warm-up, DEBUG off)."
+        ),
+        measure=measure_communications,
+        summarize=summarize_communications,
     ),
 }

@@ -328,3 +328,65 @@ def test_segments_measurement_counts_every_segment_and_times_each_prebuilt_page(
     assert budgets["segment_vip_queries"]["budget"] == 10
     assert budgets["segments_refresh_all_seconds"]["passed"] is True
     assert budgets["segment_bulk_tag_seconds"]["budget"] == 20
+
+
+def test_communications_budgets_judge_the_start_the_send_and_the_page():
+    from crm.bench.communications import summarize_communications
+
+    result = {
+        "status": "succeeded",
+        "start_seconds": 31.0,
+        "emails_per_second": 640,
+        "peak_rss_mb": 310.0,
+        "page": {
+            "median_ms": 90.0,
+            "status": 200,
+            "queries": 6,
+            "budget_ms": 150,
+            "budget_queries": 10,
+        },
+    }
+
+    summary = summarize_communications({10_000: result, REFERENCE_CUSTOMERS: result})
+    budgets = summary["budgets"]
+
+    assert budgets["campaign_start_seconds"] == {"budget": 30, "measured": 31.0, "passed": False}
+    assert budgets["campaign_send_emails_per_second"] == {
+        "budget": 500,
+        "measured": 640,
+        "passed": True,
+    }
+    assert budgets["campaign_page_ms"] == {"budget": 150, "measured": 90.0, "passed": True}
+    assert budgets["campaign_page_queries"]["passed"] is True
+    assert summary["memory"] == {"peak_rss_mb": 310.0}
+    assert "note" not in summary
+
+
+def test_communications_budgets_are_not_measured_without_the_reference_size():
+    from crm.bench.communications import summarize_communications
+
+    summary = summarize_communications({10_000: {"status": "succeeded", "start_seconds": 0.2}})
+
+    assert summary["budgets"] == {}
+    assert summary["note"] == "Measured only at the reference size."
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_communications_measurement_starts_sends_and_times_a_campaign():
+    from communications.models import Campaign
+    from crm.bench.communications import measure_communications
+    from segments.models import Segment
+
+    build_dataset(TINY)
+
+    result = measure_communications(TINY)
+
+    assert result["status"] == "succeeded"
+    assert result["recipients"] == result["members"] >= TINY.customers // 10
+    assert result["sent"] == result["accepted_by_backend"] > 0
+    assert result["sent"] + result["skipped"] + result["held_out"] == result["recipients"]
+    assert result["finished"] is True
+    assert result["page"]["status"] == 200
+    assert not Campaign.objects.exists()  # the data set left as it was
+    assert not Segment.objects.filter(name="Bench: campaign audience").exists()
