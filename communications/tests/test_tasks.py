@@ -325,3 +325,53 @@ def test_the_beat_schedule_runs_the_dispatch_every_minute():
     assert (dispatch.interval.every, dispatch.interval.period) == (1, "minutes")
     assert dispatch.task in app.tasks
     assert "communications.campaign_send" in app.tasks
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_at_once_send_each_message_once(monkeypatch, settings):
+    """Two runs of the send, started together on their own connections, for many rounds: the
+    claims (FOR UPDATE SKIP LOCKED, committed first) split the messages between them."""
+    import threading
+
+    from django.db import connection
+
+    import communications.backends as backends
+
+    settings.CRM_CAMPAIGN_BATCH = 4
+    handed: list[int] = []
+    lock = threading.Lock()
+
+    class Records(Backend):
+        def send(self, messages):
+            with lock:
+                handed.extend(m.communication_id for m in messages)
+            return [SendResult(m.communication_id, ok=True) for m in messages]
+
+    monkeypatch.setattr(backends, "backend_for", lambda channel: Records())
+    for _ in range(10):
+        handed.clear()
+        campaign = campaign_to(30)
+        campaigns.campaign_start(campaign=campaign)
+        barrier = threading.Barrier(2)
+        errors = []
+
+        def worker(campaign_id=campaign.pk, barrier=barrier, errors=errors):
+            try:
+                barrier.wait()
+                campaigns.campaign_send_batches(campaign_id=campaign_id)
+            except Exception as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=worker) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert errors == []
+        assert len(handed) == len(set(handed)) == 30
+        campaign.refresh_from_db()
+        assert (campaign.status, campaign.sent_count) == (Status.SENT, 30)
