@@ -120,9 +120,10 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # Failed logins are counted first (django-axes), then users are checked against the database.
+# core.auth is Django's ModelBackend reading a user's permissions in the same query as the user.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "core.auth.PermissionsInOneQueryBackend",
 ]
 
 LOGIN_URL = "login"

@@ -284,8 +284,8 @@ def test_dashboard_queries_do_not_grow_with_the_data(client_in_group, assert_que
     client = client_in_group("Managers")
     build_shop(40)
 
-    # Session, user and permissions, then one query per card (two for loyalty's).
-    with assert_queries(15):
+    # Session, the user with their permissions, then one query per card (two for loyalty's).
+    with assert_queries(13):
         response = client.get(reverse("home"))
     assert response.status_code == 200
     with CaptureQueriesContext(connection) as small:

@@ -87,8 +87,8 @@ def test_export_query_count_is_pinned(export_client, assert_queries):
     for _ in range(30):
         CustomerFactory()
 
-    # session, user, the user's and their groups' permissions, the segment, the members
-    with assert_queries(6):
+    # session, user with permissions, the segment, the members
+    with assert_queries(4):
         rows = read_csv(export_client.get(export_url(segment)))
     assert len(rows) == 31
 

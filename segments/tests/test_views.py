@@ -77,15 +77,14 @@ def test_list_query_count_is_pinned(segment_client, assert_queries):
     for _ in range(5):
         SegmentMembershipFactory()
 
-    # session, user, the user's and their groups' permissions, count, segments with their
-    # manual counts
-    with assert_queries(6):
+    # session, user with permissions, count, segments with their manual counts
+    with assert_queries(4):
         response = segment_client.get(LIST_URL)
     assert response.status_code == 200
 
     for _ in range(10):
         SegmentMembershipFactory()
-    with assert_queries(6):
+    with assert_queries(4):
         segment_client.get(LIST_URL)
 
 
@@ -170,9 +169,9 @@ def test_detail_query_count_is_pinned(segment_client, assert_queries):
         customer = CustomerFactory(total_spent=Decimal(200))
         customer.tags.add(tag)
 
-    # session, user, the user's and their groups' permissions, the segment with its manual
-    # count, the capped count, the page's ids, its rows, their tags
-    with assert_queries(9):
+    # session, user with permissions, the segment with its manual count, the capped count,
+    # the page's ids, its rows, their tags
+    with assert_queries(7):
         response = segment_client.get(detail_url(segment), {"sort": "-total_spent"})
     assert len(listed(response)) == 25
 
