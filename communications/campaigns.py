@@ -492,19 +492,23 @@ class SendOutcome:
     in_flight: int = 0
     finished: bool = False
     stopped: bool = False  # the campaign was no longer sending (cancelled)
+    more: bool = False  # its time was up with messages left: the caller carries on
 
 
 def campaign_send_batches(
     *,
     campaign_id: int,
     batches: int | None = None,
+    seconds: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> SendOutcome:
-    """Send the campaign's queued messages in batches (all of them, or at most ``batches``),
-    paced by the channel's rate limit; finish the campaign when none is left. Safe to run twice
-    and from two workers at once: a batch is claimed with SKIP LOCKED and committed before the
-    backend sees it, and a claim left by a run that died is marked failed, not sent again."""
+    """Send the campaign's queued messages in batches (all of them, at most ``batches``, or
+    as many as fit in ``seconds``: then ``more`` is set, for the caller to carry on in a new
+    task), paced by the channel's rate limit; finish the campaign when none is left. Safe to
+    run twice and from two workers at once: a batch is claimed with SKIP LOCKED and committed
+    before the backend sees it, and a claim left by a run that died is marked failed, not sent
+    again."""
     outcome = SendOutcome()
     campaign = Campaign.objects.select_related("template").get(pk=campaign_id)
     if campaign.status != Status.SENDING:
@@ -515,6 +519,7 @@ def campaign_send_batches(
     message = _message_of(campaign)
     pacer = Pacer(channel_rate(campaign.channel), clock=clock, sleep=sleep)
     size = pacer.batch_size(settings.CRM_CAMPAIGN_BATCH)
+    until = None if seconds is None else clock() + seconds
     while batches is None or outcome.batches < batches:
         if not Campaign.objects.filter(pk=campaign.pk, status=Status.SENDING).exists():
             outcome.stopped = True
@@ -526,6 +531,9 @@ def campaign_send_batches(
         _batch_send(campaign, message, claimed, outcome)
         pacer.wait_after(len(claimed))
         if outcome.temporary:
+            return outcome
+        if until is not None and clock() >= until:
+            outcome.more = True
             return outcome
     else:
         return outcome

@@ -3,6 +3,10 @@
 from celery import shared_task
 from django.conf import settings
 
+# How long one run of the send task sends before handing over to a new one: a campaign of a
+# million messages at 100 a second takes hours, longer than any task may run.
+SLICE_SECONDS = 10 * 60
+
 
 @shared_task(
     name="communications.campaign_send",
@@ -17,8 +21,12 @@ def campaign_send(self, campaign_id: int) -> dict:
     marked failed. Messages another run is sending now are looked at again later."""
     from communications.campaigns import campaign_give_up, campaign_send_batches
 
-    outcome = campaign_send_batches(campaign_id=campaign_id)
+    outcome = campaign_send_batches(campaign_id=campaign_id, seconds=SLICE_SECONDS)
     retries = self.request.retries
+    if outcome.more:
+        # A long send goes on in a fresh task, well within the time limits of each.
+        campaign_send.delay(campaign_id)
+        return _report(outcome)
     if outcome.temporary:
         if retries >= settings.CRM_CAMPAIGN_MAX_RETRIES:
             campaign_give_up(

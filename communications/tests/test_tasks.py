@@ -375,3 +375,21 @@ def test_two_workers_at_once_send_each_message_once(monkeypatch, settings):
         assert len(handed) == len(set(handed)) == 30
         campaign.refresh_from_db()
         assert (campaign.status, campaign.sent_count) == (Status.SENT, 30)
+
+
+def test_a_long_send_carries_on_in_a_new_task(monkeypatch):
+    campaign = campaign_to(7)
+    now = [0.0]
+
+    def clock():
+        now[0] += 100.0  # each look at the clock, a hundred seconds later
+        return now[0]
+
+    outcome = campaigns.campaign_send_batches(campaign_id=campaign.pk, seconds=50, clock=clock)
+
+    assert outcome.more and not outcome.finished
+    assert outcome.batches == 1
+    monkeypatch.setattr(tasks, "SLICE_SECONDS", 0)
+    tasks.campaign_send.delay(campaign.pk)  # each run a batch, then the next task
+    assert len(mail.outbox) == 7
+    assert Campaign.objects.get(pk=campaign.pk).status == Status.SENT
