@@ -87,10 +87,13 @@ def test_notes_pinned_first(client_with_perms):
     assert bodies == ["older pinned", "newest plain"]
 
 
-# Session, user, 2 permission look-ups, the customer, its tags, its addresses (the Addresses card
-# and the timeline share them), the loyalty panel (Managers may enrol: the open programs too),
-# the Segments panel (2), the timeline (orders, status changes, notes, tags, loyalty), the orders
-# and notes counted together, the tag names to add, the notes page and the orders page.
+# Session, the user with their permissions (core.auth), the customer, its tags, its addresses
+# (the Addresses card and the timeline share them), the loyalty panel (Managers may enrol: the
+# open programs too), the Communications panel (the latest contacts, which the timeline shares,
+# and the open tickets), the Segments panel (2), the timeline (orders, status changes, notes,
+# tags, loyalty), the orders and notes counted together, the tag names to add, the notes page
+# and the orders page. communications/tests/test_panels.py pins the same with a long history of
+# contacts and tickets.
 @pytest.mark.parametrize(("group", "expected"), [("Support", 19), ("Managers", 20)])
 def test_detail_query_count_is_constant_in_history_size(
     client_in_group, assert_queries, group, expected
@@ -111,7 +114,7 @@ def test_detail_query_count_is_constant_in_history_size(
     assert response.context["orders_page"].paginator.count == 300
     assert response.context["notes_page"].paginator.count == 300
     assert len(response.context["timeline"]) == 30
-    assert "segments" in {panel.key for panel, _ in response.context["panels"]}
+    assert {"segments", "communications"} <= {panel.key for panel, _ in response.context["panels"]}
 
 
 def test_orders_and_notes_paginate_in_place(client_in_group):
