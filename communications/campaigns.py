@@ -609,13 +609,18 @@ def _batch_send(campaign: Campaign, message: _Message, claimed: list[dict], outc
     from customers.models import Customer
 
     compiled = CompiledMessage(subject=message.subject, body=message.body)
-    contexts = customer_contexts(
-        list(
-            Customer.objects.filter(pk__in=[row["customer_id"] for row in claimed]).only(
-                "pk", "first_name", "last_name"
-            )
-        )
+    # Consent is read again now: a customer who opted out since the start is skipped, not sent.
+    customers = list(
+        Customer.objects.filter(pk__in=[row["customer_id"] for row in claimed])
+        .annotate(withdrawn=_skip_reason(campaign))
+        .only("pk", "first_name", "last_name")
     )
+    withdrawn = {customer.pk: customer.withdrawn for customer in customers if customer.withdrawn}
+    if withdrawn:
+        claimed = _withdrawn_skip(claimed, withdrawn)
+        if not claimed:
+            return
+    contexts = customer_contexts(customers)
     outgoing, rendered = [], {}
     for row in claimed:
         context = dict(contexts[row["customer_id"]])
@@ -643,6 +648,18 @@ def _batch_send(campaign: Campaign, message: _Message, claimed: list[dict], outc
             )
     results = backend_for(campaign.channel).send(outgoing)
     _results_record(campaign, rendered, results, outcome)
+
+
+def _withdrawn_skip(claimed: list[dict], withdrawn: dict[int, str]) -> list[dict]:
+    """Skip, with the reason, the claimed messages of customers who may no longer be sent the
+    campaign; returns the others."""
+    for row in claimed:
+        reason = withdrawn.get(row["customer_id"])
+        if reason and communication_advance(
+            communication=Communication(pk=row["pk"]), status=MessageStatus.SKIPPED
+        ):
+            Communication.objects.filter(pk=row["pk"]).update(skip_reason=reason)
+    return [row for row in claimed if row["customer_id"] not in withdrawn]
 
 
 def _results_record(campaign: Campaign, rendered: dict, results, outcome) -> None:

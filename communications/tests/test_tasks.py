@@ -393,3 +393,25 @@ def test_a_long_send_carries_on_in_a_new_task(monkeypatch):
     tasks.campaign_send.delay(campaign.pk)  # each run a batch, then the next task
     assert len(mail.outbox) == 7
     assert Campaign.objects.get(pk=campaign.pk).status == Status.SENT
+
+
+def test_a_customer_who_opts_out_after_the_start_is_skipped_not_sent():
+    campaign = campaign_to(4)
+    campaigns.campaign_start(campaign=campaign)
+    messages = list(Communication.objects.filter(campaign=campaign).order_by("pk"))
+    unsubscribed, blocked = messages[0].customer, messages[1].customer
+    type(unsubscribed).objects.filter(pk=unsubscribed.pk).update(accepts_email=False)
+    type(blocked).objects.filter(pk=blocked.pk).update(do_not_contact=True)
+
+    tasks.campaign_send.delay(campaign.pk)
+
+    assert unsubscribed.email not in recipients_of_outbox()
+    assert blocked.email not in recipients_of_outbox()
+    assert len(mail.outbox) == 2
+    skipped = {
+        message.customer_id: message.skip_reason
+        for message in Communication.objects.filter(campaign=campaign, status="skipped")
+    }
+    assert skipped == {unsubscribed.pk: "no_consent", blocked.pk: "do_not_contact"}
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.sent_count, campaign.skipped_count) == (Status.SENT, 2, 2)
