@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import django_filters
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import Column, Layout, Row
+from crispy_forms.layout import Layout
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
@@ -34,7 +34,9 @@ class CommunicationFilterForm(forms.Form):
             "direction",
             "purpose",
             "status",
-            Row(Column("date_from", css_class="col-6"), Column("date_to", css_class="col-6")),
+            # One above the other: side by side, the narrow panel cuts a date input's text.
+            "date_from",
+            "date_to",
             "staff_user",
             "customer",
         )
