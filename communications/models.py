@@ -265,6 +265,9 @@ class Communication(models.Model):
         ]
         indexes = [
             models.Index(fields=["customer", "-occurred_at"], name="communication_customer_idx"),
+            # The log page filtered by a channel few contacts use (or none): without it,
+            # PostgreSQL reads the whole table to find none (60 ms at a million contacts).
+            models.Index(fields=["channel", "-occurred_at"], name="communication_channel_idx"),
             models.Index(fields=["campaign", "status"], name="communication_campaign_idx"),
             models.Index(fields=["ticket", "occurred_at"], name="communication_ticket_idx"),
             models.Index(
