@@ -313,3 +313,16 @@ def test_the_customer_page_stays_within_its_budget_whatever_the_history(
     assert len(context["recent"]) == PANEL_CONTACTS and len(context["open_tickets"]) == 5
     kinds = [entry.kind for entry in response.context["timeline"]]
     assert len(kinds) == 30 and {"contact", "unsubscribe"} <= set(kinds)
+
+
+@pytest.mark.parametrize("group", ["Marketing", "Loyalty managers"])
+def test_those_who_do_not_handle_tickets_see_contacts_but_no_tickets(client_in_group, group):
+    customer = CustomerFactory()
+    logged_call(customer, subject="Asked about sizes")
+    TicketFactory(customer=customer, subject="Refund not received")
+    client = client_in_group(group)
+
+    html = client.get(detail_url(customer)).content.decode()
+
+    assert "Asked about sizes" in html
+    assert "Refund not received" not in html and "New ticket" not in html
