@@ -55,6 +55,8 @@ class CommunicationLogForm(forms.Form):
     )
 
     def __init__(self, *args, **kwargs):
+        # The customer page holds other forms (the note's body): ids of its own keep labels apart.
+        kwargs.setdefault("auto_id", "contact_%s")
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
         self.helper.form_tag = False

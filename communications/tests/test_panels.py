@@ -16,7 +16,7 @@ from communications.panels import (
     communications_panel_context,
 )
 from communications.tests.factories import CommunicationFactory, TicketFactory
-from core.testing import announced, focused
+from core.testing import announced, elements, focused
 from customers.tests.factories import CustomerFactory, NoteFactory, OrderFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -326,3 +326,14 @@ def test_those_who_do_not_handle_tickets_see_contacts_but_no_tickets(client_in_g
 
     assert "Asked about sizes" in html
     assert "Refund not received" not in html and "New ticket" not in html
+
+
+def test_the_log_forms_fields_have_ids_of_their_own_on_the_customer_page(client_in_group):
+    customer = CustomerFactory()
+    client = client_in_group("Support")
+
+    response = client.get(detail_url(customer))
+
+    ids = [found["id"] for _, found in elements(response) if "id" in found]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    assert "contact_body" in ids and "id_body" in ids  # the contact's and the note's
