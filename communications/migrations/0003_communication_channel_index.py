@@ -5,16 +5,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('communications', '0002_campaign_dispatch_schedule'),
-        ('customers', '0016_tag_removals'),
+        ("communications", "0002_campaign_dispatch_schedule"),
+        ("customers", "0016_tag_removals"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='communication',
-            index=models.Index(fields=['channel', '-occurred_at'], name='communication_channel_idx'),
+            model_name="communication",
+            index=models.Index(
+                fields=["channel", "-occurred_at"], name="communication_channel_idx"
+            ),
         ),
     ]
