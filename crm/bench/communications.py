@@ -6,7 +6,9 @@ customers (100,000 at the reference size) started, sent, and its page requested.
 - **send**: ``campaign_send_batches`` as the Celery task runs it, one worker in this process,
   through Django's locmem email backend (it accepts at once; its outbox is emptied after each
   batch so that it does not hold 100,000 messages), no rate limit; peak memory measured;
-- **page**: the campaign's page, as the pages section times its pages (``_timed``).
+- **page**: the campaign's page, as the pages section times its pages (``_timed``);
+- **log pages**: the log of contacts (``/communications/``), whole and filtered, while the
+  campaign's messages are in it.
 
 The campaign, its messages and its segment are deleted afterwards, so the data set is left as
 it was.
@@ -22,7 +24,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from crm.bench.dataset import DatasetSpec, peak_rss_mb
-from crm.bench.pages import DETAIL_MS, _timed
+from crm.bench.pages import DETAIL_MS, LIST_MS, LIST_QUERIES, _timed
 
 CAMPAIGN_MEMBERS = 100_000  # at the reference size; a tenth of the customers at other sizes
 START_SECONDS = 30
@@ -30,6 +32,13 @@ SEND_PER_SECOND = 500
 PAGE_MS = DETAIL_MS
 PAGE_QUERIES = 10
 HOLDOUT_PERCENT = 10
+# The log pages timed while the campaign's messages are in the log: {key: query string}.
+LOG_PAGES = {
+    "all": "",
+    "email_sent": "?channel=email&status=sent",
+    "marketing_outbound": "?purpose=marketing&direction=outbound",
+    "skipped": "?status=skipped",
+}
 
 
 class AcceptingEmailBackend(LocmemBackend):
@@ -98,8 +107,20 @@ def measure_communications(spec: DatasetSpec) -> dict:
         client = Client()
         client.force_login(user)
         url = reverse("communications:campaign", args=[campaign.pk])
+        log_pages = {}
         with override_settings(DEBUG=False, ALLOWED_HOSTS=["testserver"]):
             median, status, queries = _timed(client, url)
+            for key, query in LOG_PAGES.items():
+                log_url = reverse("communications:log") + query
+                log_median, log_status, log_queries = _timed(client, log_url)
+                log_pages[key] = {
+                    "url": log_url,
+                    "median_ms": log_median,
+                    "status": log_status,
+                    "queries": log_queries,
+                    "budget_ms": LIST_MS,
+                    "budget_queries": LIST_QUERIES,
+                }
         return {
             "status": "succeeded",
             "members": segment.customers().count(),
@@ -123,6 +144,7 @@ def measure_communications(spec: DatasetSpec) -> dict:
                 "budget_ms": PAGE_MS,
                 "budget_queries": PAGE_QUERIES,
             },
+            "log_pages": log_pages,
         }
     finally:
         campaign.delete()
@@ -158,6 +180,18 @@ def summarize_communications(results: dict[int, dict]) -> dict:
                 "passed": page["queries"] <= page["budget_queries"],
             },
         }
+        for key, log_page in (reference.get("log_pages") or {}).items():
+            budgets[f"log_page_{key}_ms"] = {
+                "budget": log_page["budget_ms"],
+                "measured": log_page["median_ms"],
+                "passed": log_page["status"] == 200
+                and log_page["median_ms"] <= log_page["budget_ms"],
+            }
+            budgets[f"log_page_{key}_queries"] = {
+                "budget": log_page["budget_queries"],
+                "measured": log_page["queries"],
+                "passed": log_page["queries"] <= log_page["budget_queries"],
+            }
     return {
         "budgets": budgets,
         "budgets_at": {"customers": REFERENCE_CUSTOMERS, "orders": REFERENCE_ORDERS},
