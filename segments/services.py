@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from datetime import date
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from customers.models import Customer
@@ -14,12 +14,28 @@ from segments.models import Segment, SegmentMembership, system_segment_message
 logger = logging.getLogger(__name__)
 
 
+NAME_TAKEN = (
+    "A segment with this name, or one whose address would be the same, has just been saved. "
+    "Choose another name."
+)
+
+
+def _save_named(segment: Segment, **save_kwargs) -> None:
+    """Save, turning a name or address taken meanwhile (two people saving the same name at
+    once: the check passed for both) into a refusal on the name instead of an error."""
+    try:
+        with transaction.atomic():
+            segment.save(**save_kwargs)
+    except IntegrityError as error:
+        raise ValidationError({"name": NAME_TAKEN}, code="unique") from error
+
+
 @transaction.atomic
 def segment_create(*, name: str, description: str = "", rules: dict) -> Segment:
     """A new segment; its rules are checked as on every save (a refusal names the condition)."""
     segment = Segment(name=name, description=description, rules=rules)
     segment.full_clean()
-    segment.save()
+    _save_named(segment)
     return segment
 
 
@@ -31,7 +47,7 @@ def segment_update(*, segment: Segment, name: str, description: str, rules: dict
     ``segment_refresh`` does that."""
     segment.name, segment.description, segment.rules = name, description, rules
     segment.full_clean()
-    segment.save(update_fields=["name", "description", "rules", "updated_at"])
+    _save_named(segment, update_fields=["name", "description", "rules", "updated_at"])
     return segment
 
 

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from django.views.generic import CreateView, DetailView, FormView, ListView
 from django_htmx.http import trigger_client_event
 
+from core.forms import form_add_service_error
 from core.paginators import IdsFirstPaginator
 from customers.filters import CustomerFilter
 from customers.models import Customer, Tag
@@ -163,11 +164,15 @@ class SegmentFromFiltersView(PermissionRequiredMixin, CreateView):
         return super().post(request, *args, **kwargs)
 
     def form_valid(self, form):
-        segment = services.segment_create(
-            name=form.cleaned_data["name"],
-            description=form.cleaned_data["description"],
-            rules=self.rules,
-        )
+        try:
+            segment = services.segment_create(
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                rules=self.rules,
+            )
+        except ValidationError as error:
+            form_add_service_error(form, error)
+            return self.form_invalid(form)
         messages.success(self.request, f"Segment “{segment.name}” saved.")
         return redirect("segments:detail", slug=segment.slug)
 

@@ -15,6 +15,7 @@ from segments.services import (
     segment_members_add,
     segment_members_remove,
     segment_refresh,
+    segment_update,
     segments_refresh_all,
 )
 from segments.tests.factories import SegmentFactory, all_of, condition
@@ -116,3 +117,20 @@ def test_segment_create_saves_valid_rules_and_refuses_others_naming_the_conditio
         segment_create(name="Broken", rules=bad)
     assert "condition 1: 'total_spent' needs a number" in str(refused.value)
     assert not Segment.objects.filter(name="Broken").exists()
+
+
+@pytest.mark.parametrize("path", ["create", "update"])
+def test_a_name_taken_between_the_check_and_the_save_is_refused_on_the_name(monkeypatch, path):
+    SegmentFactory(name="Lapsed", slug="lapsed")
+    other = SegmentFactory(name="Other", slug="other")
+    # Both checks passed (another person's save landed just after them): only the database sees it.
+    monkeypatch.setattr(Segment, "full_clean", lambda self, *args, **kwargs: None)
+
+    with pytest.raises(ValidationError) as refused:
+        if path == "create":
+            segment_create(name="Lapsed", rules=all_of(condition("total_spent", "gte", 1)))
+        else:
+            segment_update(segment=other, name="Lapsed", description="", rules={})
+
+    assert "has just been saved" in refused.value.message_dict["name"][0]
+    assert Segment.objects.filter(name="Lapsed").count() == 1
