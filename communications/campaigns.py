@@ -360,7 +360,18 @@ def campaign_start(*, campaign: Campaign) -> bool:
     campaign.recipients_count = locked.recipients_count
     campaign.skipped_count = locked.skipped_count
     campaign.held_out_count = locked.held_out_count
+    transaction.on_commit(_statistics_refresh)
     return True
+
+
+def _statistics_refresh() -> None:
+    """PostgreSQL plans the campaign's page from its statistics of the messages table. A start
+    has just added a whole campaign's rows, which the statistics do not know until autovacuum
+    comes by: planned as one row, the recipients' page sorted all 100,000 of them (370 ms
+    instead of 66 ms at 1M customers). ANALYZE reads a fixed sample (about 0.1 s)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {sql.table(Communication)}")
 
 
 def _messages_insert(campaign: Campaign, now: datetime) -> int:

@@ -4,6 +4,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from communications import campaigns
@@ -326,6 +328,21 @@ def test_the_start_happens_once():
     assert campaigns.campaign_start(campaign=campaign) is False
 
     assert Communication.objects.filter(campaign=campaign).count() == 1
+
+
+@pytest.mark.postgres
+def test_after_the_start_the_planner_learns_of_the_new_messages(django_capture_on_commit_callbacks):
+    campaign = sending(CampaignFactory(segment=segment_of(consenting()), holdout_percent=0))
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        campaigns.campaign_start(campaign=campaign)
+    with CaptureQueriesContext(connection) as ran:
+        for callback in callbacks:
+            callback()
+
+    assert [query["sql"] for query in ran.captured_queries] == [
+        'ANALYZE "communications_communication"'
+    ]
 
 
 def test_a_draft_is_not_started():
