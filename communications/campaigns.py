@@ -365,9 +365,9 @@ def campaign_start(*, campaign: Campaign) -> bool:
 
 
 def _statistics_refresh() -> None:
-    """PostgreSQL plans the campaign's page from its statistics of the messages table. A start
-    has just added a whole campaign's rows, which the statistics do not know until autovacuum
-    comes by: planned as one row, the recipients' page sorted all 100,000 of them (370 ms
+    """PostgreSQL plans the campaign's page and the log from its statistics of the messages
+    table. A start has just added a whole campaign's rows (and a finished send has changed
+    their statuses), which the statistics do not know until autovacuum comes by: planned as one row, the recipients' page sorted all 100,000 of them (370 ms
     instead of 66 ms at 1M customers). ANALYZE reads a fixed sample (about 0.1 s)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -741,6 +741,8 @@ def _finish(campaign: Campaign) -> bool:
         campaign_transition(campaign=campaign, status=Status.SENT, finished_at=timezone.now())
     except ValidationError:
         return False
+    # The send has moved every message on: the planner learns of their statuses now.
+    transaction.on_commit(_statistics_refresh)
     return True
 
 
