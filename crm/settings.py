@@ -361,6 +361,32 @@ if CRM_CAMPAIGN_MAX_RETRIES < 0 or CRM_CAMPAIGN_RETRY_BACKOFF < 0 or CRM_CAMPAIG
     )
 # --- End of campaigns ---------------------------------------------------------------------------
 
+# --- Import and export (docs/import-export.md) ----------------------------------------------------
+# Rows written per bulk INSERT/UPDATE of an import (all in one transaction).
+CRM_IMPORT_BATCH_SIZE = env.int("CRM_IMPORT_BATCH_SIZE", default=2000)
+if CRM_IMPORT_BATCH_SIZE < 1:
+    raise ImproperlyConfigured(
+        f"CRM_IMPORT_BATCH_SIZE must be 1 or more, not {CRM_IMPORT_BATCH_SIZE}."
+    )
+# The shop's own date format in imported files, besides ISO (2024-03-31); strftime codes.
+CRM_IMPORT_DATE_FORMAT = env.str("CRM_IMPORT_DATE_FORMAT", default="%m/%d/%Y")
+if not (
+    "%d" in CRM_IMPORT_DATE_FORMAT
+    and ("%m" in CRM_IMPORT_DATE_FORMAT or "%b" in CRM_IMPORT_DATE_FORMAT)
+    and ("%Y" in CRM_IMPORT_DATE_FORMAT or "%y" in CRM_IMPORT_DATE_FORMAT)
+):
+    raise ImproperlyConfigured(
+        "CRM_IMPORT_DATE_FORMAT must name the day, month and year (such as %d/%m/%Y), "
+        f"not {CRM_IMPORT_DATE_FORMAT!r}."
+    )
+# The longest value one cell of an imported file may hold; a longer one refuses the file.
+CRM_IMPORT_MAX_FIELD_LENGTH = env.int("CRM_IMPORT_MAX_FIELD_LENGTH", default=100_000)
+if CRM_IMPORT_MAX_FIELD_LENGTH < 1:
+    raise ImproperlyConfigured(
+        f"CRM_IMPORT_MAX_FIELD_LENGTH must be 1 or more, not {CRM_IMPORT_MAX_FIELD_LENGTH}."
+    )
+# --- End of import and export -------------------------------------------------------------------
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -18,6 +18,7 @@ from core.admin import (
     ReadOnlyAdminMixin,
 )
 from core.forms import error_text
+from core.imports.admin import CrmImportExportMixin
 from customers import services
 from customers.admin_forms import OrderAdminForm, OrderItemFormSet
 from customers.forms import JSONTextField
@@ -32,6 +33,7 @@ from customers.models import (
     Tag,
     TagRemoval,
 )
+from customers.resources import CustomerResource
 
 
 class AddressInline(admin.StackedInline):
@@ -66,7 +68,8 @@ class CustomerTagInline(admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(GuardedChangeListMixin, admin.ModelAdmin):
+class CustomerAdmin(CrmImportExportMixin, GuardedChangeListMixin, admin.ModelAdmin):
+    resource_classes = [CustomerResource]
     list_display = (
         "__str__",
         "email",

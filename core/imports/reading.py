@@ -1,0 +1,132 @@
+"""Reading an uploaded CSV file the way shops export them: UTF-8 with or without a BOM, UTF-16,
+Windows-1252; comma, semicolon or tab; quoted fields holding line breaks."""
+
+import codecs
+import csv
+import io
+
+import tablib
+from django.conf import settings
+
+# Offered in the import form; "" means "detect".
+ENCODINGS = {
+    "": "detect",
+    "utf-8": "UTF-8",
+    "utf-16": "UTF-16",
+    "cp1252": "Windows-1252 (Western European)",
+}
+DELIMITERS = (",", ";", "\t")
+# The first bytes of files people upload by mistake (XLSX/ZIP, PDF, old Excel, GZIP, PNG).
+BINARY_SIGNATURES = (b"PK\x03\x04", b"%PDF", b"\xd0\xcf\x11\xe0", b"\x1f\x8b", b"\x89PNG")
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be read; the message says why, for the person uploading it."""
+
+
+def detect_encoding(data: bytes) -> str:
+    """The encoding of ``data``: a BOM decides, then UTF-16 without one (many NUL bytes), then
+    UTF-8 when it decodes, else Windows-1252."""
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    sample = data[:4096]
+    if sample.count(b"\x00") > len(sample) // 4:
+        return "utf-16-le" if sample[1:2] == b"\x00" else "utf-16-be"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8"
+
+
+def decode(data: bytes, encoding: str = "") -> str:
+    """The text of an uploaded file, in ``encoding`` or the one detected."""
+    if not data.strip():
+        raise ImportFileError("The file is empty.")
+    if data.startswith(BINARY_SIGNATURES):
+        raise ImportFileError(
+            "This file is not a CSV file (it looks like a spreadsheet, PDF or archive). "
+            "Save it as CSV and upload it again."
+        )
+    if encoding == "utf-8":
+        encoding = "utf-8-sig"
+    elif encoding == "utf-16" and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = detect_encoding(data) if data[:4096].count(b"\x00") else "utf-16-le"
+    encoding = encoding or detect_encoding(data)
+    label = ENCODINGS.get(encoding.removesuffix("-sig").split("-l")[0].split("-b")[0], encoding)
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise ImportFileError(
+            f"The file cannot be read as {label}: "
+            f"byte {error.start + 1} is not valid. Choose the file's encoding in the form."
+        ) from error
+    text = text.removeprefix("\ufeff")
+    if "\x00" in text:
+        raise ImportFileError("This file is not a CSV file: it holds binary data.")
+    return text
+
+
+def sniff_delimiter(text: str) -> str:
+    """Comma, semicolon or tab: the one the header line holds most of (outside quotes)."""
+    header = next(csv.reader(io.StringIO(text.partition("\n")[0])), [""])
+    line = text.partition("\n")[0]
+    counts = {delimiter: line.count(delimiter) for delimiter in DELIMITERS}
+    best = max(DELIMITERS, key=lambda delimiter: counts[delimiter])
+    return best if counts[best] or len(header) > 1 else ","
+
+
+def read_csv(data: bytes, encoding: str = "") -> tablib.Dataset:
+    """A dataset of the file's rows under its trimmed header. Blank lines are left out; a short
+    row is filled with blanks. Raises ImportFileError with the row number (the file's header
+    is row 1, as a spreadsheet shows it) for what cannot be read."""
+    text = decode(data, encoding)
+    limit = settings.CRM_IMPORT_MAX_FIELD_LENGTH
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text))
+    csv.field_size_limit(max(limit, 1))
+    dataset = tablib.Dataset()
+    headers: list[str] | None = None
+    row_number = 0
+    try:
+        for cells in reader:
+            if not any(cell.strip() for cell in cells):
+                continue
+            row_number += 1
+            if headers is None:
+                headers = [cell.strip() for cell in cells]
+                _check_headers(headers)
+                dataset.headers = headers
+                continue
+            if len(cells) > len(headers):
+                extra = [cell for cell in cells[len(headers) :] if cell.strip()]
+                if extra:
+                    raise ImportFileError(
+                        f"row {row_number}: {len(cells)} values but the header has "
+                        f"{len(headers)} columns. Check the delimiter and the quotes."
+                    )
+                cells = cells[: len(headers)]
+            dataset.append([*cells, *([""] * (len(headers) - len(cells)))])
+    except csv.Error as error:
+        if "field larger than field limit" in str(error):
+            raise ImportFileError(
+                f"row {row_number + 1}: a value is longer than {limit:,} characters."
+            ) from error
+        raise ImportFileError(
+            f"row {row_number + 1}: the file cannot be read as CSV ({error})."
+        ) from error
+    if headers is None:
+        raise ImportFileError("The file is empty.")
+    if not len(dataset):
+        raise ImportFileError("The file has a header row but no data rows.")
+    return dataset
+
+
+def _check_headers(headers: list[str]) -> None:
+    seen: set[str] = set()
+    for header in headers:
+        key = header.casefold()
+        if key and key in seen:
+            raise ImportFileError(f"row 1: the column “{header}” appears twice in the header.")
+        seen.add(key)

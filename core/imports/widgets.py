@@ -1,0 +1,135 @@
+"""Widgets that read values the way shops write them in spreadsheets. Each raises ValueError
+with a message that names the value ("'bob@' is not a valid email address"); the resource adds
+the row and the column."""
+
+from datetime import date, datetime
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from import_export import widgets
+from phonenumber_field.phonenumber import PhoneNumber
+
+TRUE_WORDS = frozenset({"yes", "y", "true", "t", "1"})
+FALSE_WORDS = frozenset({"no", "n", "false", "f", "0"})
+
+
+class TextWidget(widgets.CharWidget):
+    """Text, trimmed."""
+
+    def clean(self, value, row=None, **kwargs):
+        text = super().clean(value, row, **kwargs)
+        return text.strip() if isinstance(text, str) else text
+
+
+class BooleanWidget(widgets.BooleanWidget):
+    """yes/no, true/false, y/n, 1/0 in any letter case; blank is no value. Written as yes/no."""
+
+    def clean(self, value, row=None, **kwargs):
+        if isinstance(value, bool):
+            return value
+        word = str(value if value is not None else "").strip().casefold()
+        if not word:
+            return None
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise ValueError(f"'{value}' is not yes or no (write yes/no, true/false or 1/0)")
+
+    def render(self, value, obj=None, **kwargs):
+        if kwargs.get("force_native_type"):
+            return value
+        return "" if value is None else ("yes" if value else "no")
+
+
+class DateWidget(widgets.Widget):
+    """A date as ISO (2024-03-31) or in the shop's format (``CRM_IMPORT_DATE_FORMAT``). A date
+    with a time (Shopify writes some) keeps its date. Written as ISO."""
+
+    def clean(self, value, row=None, **kwargs):
+        if isinstance(value, datetime):
+            return value.date()
+        if isinstance(value, date):
+            return value
+        text = str(value or "").strip()
+        if not text:
+            return None
+        for candidate in (text, text[:10]):
+            for pattern in ("%Y-%m-%d", settings.CRM_IMPORT_DATE_FORMAT):
+                try:
+                    return datetime.strptime(candidate, pattern).date()
+                except ValueError:
+                    continue
+        example = date(2024, 3, 31).strftime(settings.CRM_IMPORT_DATE_FORMAT)
+        raise ValueError(f"'{value}' is not a date (write 2024-03-31 or {example})")
+
+    def render(self, value, obj=None, **kwargs):
+        if kwargs.get("force_native_type"):
+            return value
+        return value.isoformat() if isinstance(value, date) else ""
+
+
+class EmailWidget(TextWidget):
+    """An email address, trimmed and lower-case."""
+
+    def clean(self, value, row=None, **kwargs):
+        text = (super().clean(value, row, **kwargs) or "").lower()
+        if text:
+            try:
+                validate_email(text)
+            except ValidationError:
+                raise ValueError(f"'{value}' is not a valid email address") from None
+        return text
+
+
+def phone_parse(value) -> PhoneNumber | None:
+    """A phone number typed in a local or international format, read with the shop's region
+    (``PHONENUMBER_DEFAULT_REGION``); None when blank. Raises ValueError when it is not one."""
+    text = str(value or "").strip()
+    if not text:
+        return None
+    try:
+        number = PhoneNumber.from_string(text, region=settings.PHONENUMBER_DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not number.is_valid():
+        raise ValueError(f"'{value}' is not a valid phone number")
+    return number
+
+
+class PhoneWidget(widgets.Widget):
+    """A phone number, stored in E.164 ("+14155550123"); an extension goes with it, for the
+    model to keep apart."""
+
+    def clean(self, value, row=None, **kwargs):
+        number = phone_parse(value)
+        return "" if number is None else number
+
+    def render(self, value, obj=None, **kwargs):
+        if not value:
+            return ""
+        return value.as_e164 if isinstance(value, PhoneNumber) else str(value)
+
+
+class ListWidget(widgets.Widget):
+    """A comma-separated list ("vip, newsletter"), trimmed, blanks and repeats dropped (in any
+    letter case), in the order written."""
+
+    def clean(self, value, row=None, **kwargs):
+        if isinstance(value, list | tuple):
+            items = [str(item) for item in value]
+        else:
+            items = str(value or "").split(",")
+        seen: set[str] = set()
+        names = []
+        for item in items:
+            name = item.strip()
+            if name and name.casefold() not in seen:
+                seen.add(name.casefold())
+                names.append(name)
+        return names
+
+    def render(self, value, obj=None, **kwargs):
+        return ", ".join(value or ())

@@ -1,0 +1,111 @@
+import codecs
+from datetime import date
+
+import pytest
+
+from core.imports.reading import ImportFileError, read_csv
+from core.imports.widgets import BooleanWidget, DateWidget, EmailWidget, PhoneWidget
+
+ROWS = "First Name,Email\r\nAna,ana@example.com\r\nZoë,zoe@example.com\r\n"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        ROWS.encode("utf-8"),
+        codecs.BOM_UTF8 + ROWS.encode("utf-8"),
+        ROWS.encode("utf-16"),
+        ROWS.encode("utf-16-le"),
+        ROWS.encode("cp1252"),
+        ROWS.replace(",", ";").encode(),
+        ROWS.replace(",", "\t").encode(),
+    ],
+    ids=["utf8", "utf8-bom", "utf16", "utf16-no-bom", "cp1252", "semicolon", "tab"],
+)
+def test_read_csv_reads_each_encoding_and_delimiter(data):
+    dataset = read_csv(data)
+
+    assert dataset.headers == ["First Name", "Email"]
+    assert [row[0] for row in dataset] == ["Ana", "Zoë"]
+
+
+def test_read_csv_with_the_encoding_chosen():
+    dataset = read_csv(ROWS.encode("cp1252"), "cp1252")
+
+    assert dataset[1][0] == "Zoë"
+
+
+def test_read_csv_keeps_quoted_line_breaks_and_trims_headers():
+    data = b' Name ,Note\r\nAna,"line one\nline two; still, one value"\r\n'
+
+    dataset = read_csv(data)
+
+    assert dataset.headers == ["Name", "Note"]
+    assert dataset[0][1] == "line one\nline two; still, one value"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "The file is empty."),
+        (b"   \r\n", "The file is empty."),
+        (b"name,email\r\n", "header row but no data rows"),
+        (b"PK\x03\x04\x14\x00binary", "not a CSV file"),
+        (b"%PDF-1.4 something", "not a CSV file"),
+        (b"a,b\r\n1,2,3\r\n", "row 2: 3 values but the header has 2 columns"),
+        (b"a,A\r\n1,2\r\n", "appears twice"),
+    ],
+)
+def test_read_csv_refuses_what_it_cannot_read(data, message):
+    with pytest.raises(ImportFileError, match=message):
+        read_csv(data)
+
+
+def test_read_csv_refuses_a_huge_field(settings):
+    settings.CRM_IMPORT_MAX_FIELD_LENGTH = 1000
+    data = b"name,note\r\nAna,short\r\nBen," + b"x" * 5000 + b"\r\n"
+
+    with pytest.raises(ImportFileError, match="row 3: a value is longer than 1,000 characters"):
+        read_csv(data)
+
+
+def test_read_csv_refuses_bytes_the_chosen_encoding_lacks():
+    with pytest.raises(ImportFileError, match="cannot be read as UTF-8"):
+        read_csv("name\r\nZoë\r\n".encode("cp1252"), "utf-8")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("yes", True), ("NO", False), ("True", True), ("false", False), ("1", True), ("0", False)],
+)
+def test_boolean_widget(text, value):
+    assert BooleanWidget().clean(text) is value
+
+
+def test_boolean_widget_refuses_other_words():
+    with pytest.raises(ValueError, match="'maybe' is not yes or no"):
+        BooleanWidget().clean("maybe")
+
+
+def test_date_widget_reads_iso_and_the_shop_format(settings):
+    settings.CRM_IMPORT_DATE_FORMAT = "%d/%m/%Y"
+
+    assert DateWidget().clean("2024-03-31") == date(2024, 3, 31)
+    assert DateWidget().clean("31/03/2024") == date(2024, 3, 31)
+    with pytest.raises(ValueError, match=r"'31\.03\.2024' is not a date"):
+        DateWidget().clean("31.03.2024")
+
+
+def test_phone_widget_gives_e164_with_the_default_region(settings):
+    settings.PHONENUMBER_DEFAULT_REGION = "US"
+
+    assert PhoneWidget().clean("(415) 555-0123").as_e164 == "+14155550123"
+    assert PhoneWidget().clean("+44 20 7946 0958").as_e164 == "+442079460958"
+    with pytest.raises(ValueError, match="'12' is not a valid phone number"):
+        PhoneWidget().clean("12")
+
+
+def test_email_widget():
+    assert EmailWidget().clean(" Ana@Example.COM ") == "ana@example.com"
+    with pytest.raises(ValueError, match="'bob@' is not a valid email address"):
+        EmailWidget().clean("bob@")

@@ -1,0 +1,150 @@
+from pathlib import Path
+
+import pytest
+import tablib
+
+from core.imports.reading import read_csv
+from customers.models import Address, Customer, Note, Tag
+from customers.resources import CustomerResource
+from customers.tests.factories import CustomerFactory
+
+DATA = Path(__file__).parent / "data"
+HEADER = "external_id,first_name,last_name,email,phone,tags\r\n"
+
+
+def run_import(data: bytes, **kwargs):
+    resource = CustomerResource()
+    result = resource.import_data(read_csv(data), **kwargs)
+    return resource, result
+
+
+def problems(resource, result):
+    return [str(problem) for problem in resource.problems(result)]
+
+
+@pytest.mark.django_db
+def test_creates_customers_with_tags():
+    data = (HEADER + 'A1,Ana,Silva,Ana@Example.com,(415) 555-0123,"vip, newsletter"\r\n').encode()
+
+    resource, result = run_import(data)
+
+    assert problems(resource, result) == []
+    customer = Customer.objects.get()
+    assert (customer.external_id, customer.email) == ("A1", "ana@example.com")
+    assert customer.phone.as_e164 == "+14155550123"
+    assert customer.source == Customer.Source.IMPORT
+    assert sorted(customer.tags.values_list("name", flat=True)) == ["newsletter", "vip"]
+
+
+@pytest.mark.django_db
+def test_matches_by_external_id_then_email_in_any_case_then_phone():
+    by_id = CustomerFactory(external_id="A1", email="one@example.com")
+    by_email = CustomerFactory(external_id="", email="two@example.com")
+    by_phone = CustomerFactory(external_id="", email="", phone="+14155550199")
+    data = (
+        b"External ID,First Name,Email,Phone\r\n"
+        b"A1,Uno,,\r\n"
+        b",Dos,TWO@Example.COM,\r\n"
+        b",Tres,,415-555-0199\r\n"
+    )
+
+    resource, result = run_import(data)
+
+    assert problems(resource, result) == []
+    assert result.totals["update"] == 3 and Customer.objects.count() == 3
+    names = {c.pk: c.first_name for c in Customer.objects.all()}
+    assert names == {by_id.pk: "Uno", by_email.pk: "Dos", by_phone.pk: "Tres"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ("A2,Bob,B,bob@,,", "row 3, email: 'bob@' is not a valid email address"),
+        ("A2,Bob,B,,12,", "row 3, phone: '12' is not a valid phone number"),
+        ("A1,Bob,B,,,", "row 3, external_id: 'A1' is the same record as row 2"),
+        ("A2," + "x" * 500 + ",B,,,", "row 3, first_name: Ensure this value has at most 100"),
+    ],
+    ids=["bad-email", "bad-phone", "duplicate", "too-long"],
+)
+def test_a_bad_row_is_named_and_nothing_is_written(row, expected):
+    data = (HEADER + "A1,Ana,Silva,ana@example.com,,vip\r\n" + row + "\r\n").encode()
+
+    resource, result = run_import(data)
+
+    assert any(problem.startswith(expected) for problem in problems(resource, result))
+    assert not Customer.objects.exists()
+    assert not Tag.objects.exists()
+
+
+@pytest.mark.django_db
+def test_wrong_columns_are_refused():
+    resource, result = run_import(b"sku,price\r\nX1,3\r\n")
+
+    assert problems(resource, result)[0].startswith(
+        "the file: None of the file's columns is one this import knows"
+    )
+    assert not Customer.objects.exists()
+
+
+@pytest.mark.django_db
+def test_valid_rows_only_when_asked():
+    data = (HEADER + "A1,Ana,,ana@example.com,,\r\nA2,Bob,,bob@,,\r\n").encode()
+
+    resource, result = run_import(data, rollback_on_validation_errors=False)
+
+    assert problems(resource, result) == ["row 3, email: 'bob@' is not a valid email address"]
+    assert list(Customer.objects.values_list("external_id", flat=True)) == ["A1"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("layout", ["current", "legacy"])
+def test_shopify_export_imports_as_is(layout):
+    data = (DATA / f"shopify_customers_{layout}.csv").read_bytes()
+
+    resource, result = run_import(data)
+
+    assert problems(resource, result) == []
+    assert result.totals["new"] == 2
+    first = Customer.objects.order_by("pk").first()
+    assert first.accepts_email is True
+    assert first.phone.as_e164.startswith("+1")
+    address = Address.objects.get(customer=first)
+    assert address.is_default and address.country == "US"
+    assert address.postal_code[0] == "0" or address.postal_code[0] == "8"
+    assert first.attributes["imported_total_orders"] in (7, 2)
+    assert first.tags.count() == 2
+    if layout == "current":
+        assert first.external_id == "7012345678901"
+        assert first.email == "ana.silva@example.com"
+        assert Note.objects.get(customer=first).body.startswith("Prefers morning calls,\nasks")
+        assert first.accepts_sms is False
+
+
+@pytest.mark.django_db
+def test_round_trip_reports_no_changes():
+    data = (DATA / "shopify_customers_current.csv").read_bytes()
+    run_import(data)
+    exported = CustomerResource().export()
+    csv_bytes = exported.export("csv").encode()
+
+    resource, result = run_import(csv_bytes)
+
+    assert problems(resource, result) == []
+    assert result.totals["skip"] == 2, result.totals
+    assert result.totals["new"] == result.totals["update"] == 0
+
+
+@pytest.mark.django_db
+def test_second_import_of_the_same_file_changes_nothing():
+    data = (DATA / "shopify_customers_legacy.csv").read_bytes()
+    run_import(data)
+
+    _resource, result = run_import(data)
+
+    assert result.totals["skip"] == 2 and Customer.objects.count() == 2
+    assert Note.objects.count() == 0 and Address.objects.count() == 1
+
+
+def test_dataset_helper_is_tablib():
+    assert isinstance(read_csv(b"a\r\n1\r\n"), tablib.Dataset)
