@@ -128,3 +128,7 @@ class LabelledInlineFormSet(forms.BaseInlineFormSet):
                 split_inputs_name(field, label)
             elif not field.widget.is_hidden:
                 field.widget.attrs.setdefault("aria-label", label)
+
+
+# The import jobs (core/jobs/admin.py) register with the admin when it loads this module.
+from core.jobs import admin as _import_jobs_admin  # noqa: E402, F401

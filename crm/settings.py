@@ -361,6 +361,24 @@ if CRM_CAMPAIGN_MAX_RETRIES < 0 or CRM_CAMPAIGN_RETRY_BACKOFF < 0 or CRM_CAMPAIG
     )
 # --- End of campaigns ---------------------------------------------------------------------------
 
+# --- Exports and big imports (docs/import-export.md) --------------------------------------------
+# The admin's export formats: CSV (streamed) and XLSX, every cell that a spreadsheet would run as
+# a formula prefixed with ' (core/exports/).
+from core.exports.formats import EXPORT_FORMATS  # noqa: E402, F401, I001 - tablib only
+# A file with more rows than this is imported by a Celery job (core/jobs/), in batches of
+# CRM_IMPORT_JOB_BATCH rows inside one transaction.
+CRM_IMPORT_JOB_THRESHOLD = env.int("CRM_IMPORT_JOB_THRESHOLD", default=5000)
+CRM_IMPORT_JOB_BATCH = env.int("CRM_IMPORT_JOB_BATCH", default=1000)
+if CRM_IMPORT_JOB_THRESHOLD < 0:
+    raise ImproperlyConfigured(
+        f"CRM_IMPORT_JOB_THRESHOLD must be 0 or more, not {CRM_IMPORT_JOB_THRESHOLD}."
+    )
+if CRM_IMPORT_JOB_BATCH < 1:
+    raise ImproperlyConfigured(
+        f"CRM_IMPORT_JOB_BATCH must be 1 or more, not {CRM_IMPORT_JOB_BATCH}."
+    )
+# --- End of exports and big imports -------------------------------------------------------------
+
 # --- Import and export (docs/import-export.md) ----------------------------------------------------
 # Rows written per bulk INSERT/UPDATE of an import (all in one transaction).
 CRM_IMPORT_BATCH_SIZE = env.int("CRM_IMPORT_BATCH_SIZE", default=2000)

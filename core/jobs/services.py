@@ -1,0 +1,231 @@
+"""Import jobs: a file too big to import while the browser waits is kept in an ImportJob row and
+imported by a Celery worker, in batches inside one transaction, so the import is all or nothing.
+
+Progress (rows done) is published to the cache after each batch, where the admin's progress
+bar reads it: the job's own row changes only at the start and the end, because the batches'
+transaction is not visible to other connections until it commits. A worker that dies mid-job
+leaves nothing behind (the transaction never commits); the job stays running, Celery hands the
+task to another worker (acks_late), and the run starts again from the first row."""
+
+import tablib
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from import_export.formats import base_formats
+from import_export.resources import Resource
+
+from core.models import ImportJob
+
+# Errors kept on the job (the count says how many there were in all).
+ERRORS_KEPT = 1000
+FORMATS = {"csv": base_formats.CSV, "xlsx": base_formats.XLSX, "tsv": base_formats.TSV}
+
+
+class ImportJobError(Exception):
+    """The job cannot run as asked (an unknown resource or format)."""
+
+
+class _RowsRefused(Exception):
+    """Some rows were refused: roll the whole import back."""
+
+
+def import_job_wanted(*, rows: int, asked: bool = False) -> bool:
+    """Whether an import of ``rows`` rows runs as a job: when the user asks, or when the file
+    has more rows than CRM_IMPORT_JOB_THRESHOLD."""
+    return asked or rows > settings.CRM_IMPORT_JOB_THRESHOLD
+
+
+def resource_class(path: str) -> type[Resource]:
+    try:
+        found = import_string(path)
+    except ImportError as error:
+        raise ImportJobError(f"Unknown resource {path!r}.") from error
+    if not (isinstance(found, type) and issubclass(found, Resource)):
+        raise ImportJobError(f"{path!r} is not an import resource.")
+    return found
+
+
+def import_job_create(
+    *,
+    user,
+    file_name: str,
+    data: bytes,
+    resource: str,
+    input_format: str = "csv",
+    encoding: str = "utf-8-sig",
+) -> ImportJob:
+    """Keep the file and queue its import; the task starts once this transaction commits."""
+    from core.jobs.tasks import import_job_run_task
+
+    resource_class(resource)
+    if input_format not in FORMATS:
+        raise ImportJobError(f"Unknown file format {input_format!r}.")
+    job = ImportJob.objects.create(
+        created_by=user,
+        file_name=file_name[:255],
+        data=data,
+        resource=resource,
+        input_format=input_format,
+        encoding=encoding,
+    )
+    import_job_run_task.delay_on_commit(job.pk)
+    return job
+
+
+def progress_key(job_id: int) -> str:
+    return f"crm:import-job:{job_id}:rows-done"
+
+
+def import_job_progress(job: ImportJob) -> int:
+    """Rows done so far: the running batch's count from the cache, else the row's own."""
+    if job.finished:
+        return job.rows_done
+    return max(job.rows_done, cache.get(progress_key(job.pk)) or 0)
+
+
+def dataset_load(job: ImportJob) -> tablib.Dataset:
+    file_format = FORMATS[job.input_format]()
+    data = bytes(job.data)
+    if not file_format.is_binary():
+        data = data.decode(job.encoding)
+    return file_format.create_dataset(data)
+
+
+def _result_errors(result, offset: int) -> list[dict]:
+    """The errors of one batch's result, each naming its row in the file as a spreadsheet shows
+    it (the heading is row 1), its column where known, and the problem."""
+    offset += 1
+    found = [
+        {"row": None, "column": "", "message": str(error.error)} for error in result.base_errors
+    ]
+    for invalid in result.invalid_rows:
+        for column, messages in invalid.field_specific_errors.items():
+            found += [
+                {"row": offset + invalid.number, "column": column, "message": str(message)}
+                for message in messages
+            ]
+        found += [
+            {"row": offset + invalid.number, "column": "", "message": str(message)}
+            for message in invalid.non_field_specific_errors
+        ]
+    for number, errors in result.row_errors():
+        found += [
+            {"row": offset + number, "column": "", "message": str(error.error)} for error in errors
+        ]
+    return found
+
+
+def _claim(job_id: int) -> ImportJob | None:
+    """Mark the job running (again, after a worker died) unless it has finished."""
+    now = timezone.now()
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.finished:
+            return None
+        job.status = ImportJob.Status.RUNNING
+        job.started_at = now
+        job.heartbeat_at = now
+        job.attempts += 1
+        job.rows_done = 0
+        job.save(update_fields=["status", "started_at", "heartbeat_at", "attempts", "rows_done"])
+    return job
+
+
+def _finish(job: ImportJob, *, status: str, **fields) -> None:
+    job.status = status
+    job.finished_at = timezone.now()
+    for name, value in fields.items():
+        setattr(job, name, value)
+    job.save(update_fields=["status", "finished_at", *fields])
+    cache.delete(progress_key(job.pk))
+
+
+def import_job_run(*, job_id: int) -> ImportJob | None:
+    """Import the job's file, ``CRM_IMPORT_JOB_BATCH`` rows at a time, all batches in one
+    transaction. Any refused row or error rolls everything back and fails the job with the
+    errors; nothing is written. Safe to run twice: a finished job is left as it is, a job left
+    running by a dead worker starts again from its first row. Returns the job, or None when
+    there was nothing to do."""
+    job = _claim(job_id)
+    if job is None:
+        return None
+    try:
+        dataset = dataset_load(job)
+        resource = resource_class(job.resource)()
+    except Exception as error:  # noqa: BLE001 - any unreadable file fails the job with why
+        _finish(job, status=ImportJob.Status.FAILED, error=f"The file cannot be read: {error}")
+        return job
+    job.rows_total = len(dataset)
+    job.save(update_fields=["rows_total"])
+    batch_size = settings.CRM_IMPORT_JOB_BATCH
+    totals = {"new": 0, "update": 0, "skip": 0}
+    errors: list[dict] = []
+    error_count = 0
+    done = 0
+    try:
+        with transaction.atomic():
+            for start in range(0, len(dataset), batch_size):
+                rows = dataset[start : start + batch_size]
+                batch = tablib.Dataset(*rows, headers=dataset.headers)
+                result = resource.import_data(
+                    batch, dry_run=False, raise_errors=False, use_transactions=False
+                )
+                found = _result_errors(result, start)
+                error_count += len(found)
+                errors += found[: ERRORS_KEPT - len(errors)]
+                for kind in totals:
+                    totals[kind] += result.totals.get(kind, 0)
+                done += len(batch)
+                cache.set(progress_key(job.pk), done, timeout=24 * 60 * 60)
+            if error_count:
+                raise _RowsRefused
+    except _RowsRefused:
+        _finish(
+            job,
+            status=ImportJob.Status.FAILED,
+            rows_done=0,
+            errors=errors,
+            error_count=error_count,
+            error=f"{error_count} error(s): nothing was imported.",
+        )
+        return job
+    except Exception as error:  # noqa: BLE001 - rolled back; the job says why
+        _finish(
+            job,
+            status=ImportJob.Status.FAILED,
+            rows_done=0,
+            errors=errors,
+            error_count=max(error_count, 1),
+            error=f"Stopped after {done:,} rows, nothing was imported: {error}",
+        )
+        return job
+    _finish(
+        job,
+        status=ImportJob.Status.SUCCEEDED,
+        rows_done=done,
+        rows_new=totals["new"],
+        rows_updated=totals["update"],
+        rows_unchanged=totals["skip"],
+        error="",
+    )
+    return job
+
+
+def import_job_retry(*, job: ImportJob) -> bool:
+    """Queue a failed job again (after the file's data or the resource was fixed). Returns
+    whether it was queued."""
+    from core.jobs.tasks import import_job_run_task
+
+    changed = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.FAILED).update(
+        status=ImportJob.Status.QUEUED,
+        errors=[],
+        error="",
+        error_count=0,
+        rows_done=0,
+        finished_at=None,
+    )
+    if changed:
+        import_job_run_task.delay_on_commit(job.pk)
+    return bool(changed)
