@@ -1,7 +1,10 @@
 """Import and export resources of the customers app (docs/import-export.md)."""
 
+import json
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, Q, prefetch_related_objects
 from django.db.models.functions import Lower
@@ -9,7 +12,9 @@ from import_export import fields, widgets
 
 from core.imports import widgets as crm_widgets
 from core.imports.resources import CrmResource
-from customers.models import Address, Customer, CustomerTag, Note, Tag
+from customers import services
+from customers.models import Address, Customer, CustomerTag, Note, Order, OrderItem, Tag
+from customers.services import normalize_email
 
 # The default address as columns: (column, Address field).
 ADDRESS_COLUMNS = (
@@ -311,3 +316,342 @@ class CustomerResource(CrmResource):
                     if (customer.pk, customer._import_extras["note"]) not in existing
                 ]
             )
+
+
+# Orders ----------------------------------------------------------------------------------------
+
+CENT = Decimal("0.01")
+ORDER_ITEM_KEYS = ("sku", "product_name", "category", "quantity", "unit_price", "line_total")
+LOOKUP_CHUNK = 1000
+
+
+def _customer_key(customer: Customer) -> str:
+    """How a file names a customer: the external ID, else the email."""
+    return customer.external_id or customer.email
+
+
+class OrderCustomerWidget(widgets.Widget):
+    """A customer named by external ID, else by email in any letter case. The resource loads
+    every customer the file names before the rows are read (``customers``), two queries a chunk."""
+
+    def __init__(self):
+        super().__init__()
+        self.customers: dict[str, Customer] = {}
+
+    def load(self, keys: Iterable[str]) -> None:
+        keys = sorted({str(key).strip().lstrip("'") for key in keys if str(key or "").strip()})
+        found: dict[str, Customer] = {}
+        for start in range(0, len(keys), LOOKUP_CHUNK):
+            chunk = keys[start : start + LOOKUP_CHUNK]
+            emails = [normalize_email(key) for key in chunk if "@" in key]
+            for customer in Customer.objects.filter(external_id__in=chunk).only(
+                "pk", "external_id", "email"
+            ):
+                found[customer.external_id] = customer
+            for customer in (
+                Customer.objects.alias(email_lower=Lower("email"))
+                .filter(email_lower__in=emails)
+                .only("pk", "external_id", "email")
+            ):
+                found.setdefault(normalize_email(customer.email), customer)
+        self.customers = found
+
+    def clean(self, value, row=None, **kwargs):
+        key = str(value or "").strip()
+        if not key:
+            raise ValueError("Enter the customer's external ID or email.")
+        customer = self.customers.get(key) or self.customers.get(normalize_email(key))
+        if customer is None:
+            customer = (
+                Customer.objects.filter(external_id=key).first()
+                or Customer.objects.alias(email_lower=Lower("email"))
+                .filter(email_lower=normalize_email(key))
+                .exclude(email="")
+                .first()
+            )
+        if customer is None:
+            raise ValueError(f"no customer has the external ID or email “{key}”.")
+        return customer
+
+    def render(self, value, obj=None, **kwargs):
+        return "" if value is None else _customer_key(value)
+
+
+class OrderStatusWidget(widgets.Widget):
+    """An order status by its value or its label, in any letter case."""
+
+    def clean(self, value, row=None, **kwargs):
+        text = str(value or "").strip().casefold()
+        if not text:
+            return Order.Status.PENDING
+        for choice in Order.Status:
+            if text in (choice.value, choice.label.casefold()):
+                return choice.value
+        known = ", ".join(Order.Status.values)
+        raise ValueError(f"“{value}” is not an order status ({known}).")
+
+    def render(self, value, obj=None, **kwargs):
+        return value or ""
+
+
+class OrderItemsWidget(widgets.Widget):
+    """The order's lines as a JSON list, one object per line: sku, product_name, category,
+    quantity, unit_price and line_total (the quantity times the unit price when left out)."""
+
+    def clean(self, value, row=None, **kwargs):
+        text = str(value or "").strip()
+        if not text:
+            return None
+        try:
+            lines = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"not valid JSON ({error.msg} at character {error.pos + 1})."
+            ) from None
+        if not isinstance(lines, list) or not all(isinstance(line, dict) for line in lines):
+            raise ValueError('enter a JSON list of lines, such as [{"sku": "A1", ...}].')
+        return [order_item_line(line, number) for number, line in enumerate(lines, 1)]
+
+    def render(self, value, obj=None, **kwargs):
+        if not value:
+            return ""
+        return json.dumps(
+            [
+                {
+                    key: str(line[key]) if isinstance(line[key], Decimal) else line[key]
+                    for key in ORDER_ITEM_KEYS
+                }
+                for line in value
+            ],
+            ensure_ascii=False,
+        )
+
+
+def order_item_line(line: dict, number: int = 1) -> dict:
+    """One item line read and checked as the order's items are stored."""
+    unknown = set(line) - set(ORDER_ITEM_KEYS)
+    if unknown:
+        raise ValueError(f"line {number}: unknown keys {', '.join(sorted(unknown))}.")
+    try:
+        quantity = int(str(line.get("quantity", 1)).strip())
+        unit_price = Decimal(str(line.get("unit_price", "")).strip())
+        line_total = (
+            Decimal(str(line["line_total"]).strip())
+            if line.get("line_total") not in (None, "")
+            else unit_price * quantity
+        )
+    except (ArithmeticError, ValueError):
+        raise ValueError(
+            f"line {number}: quantity, unit_price and line_total must be numbers."
+        ) from None
+    item = OrderItem(
+        sku=str(line.get("sku") or "").strip(),
+        product_name=str(line.get("product_name") or "").strip(),
+        category=str(line.get("category") or "").strip(),
+        quantity=quantity,
+        unit_price=unit_price,
+        line_total=line_total,
+    )
+    try:
+        item.full_clean(exclude=["order"])
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items()
+        )
+        raise ValueError(f"line {number}: {problems}") from None
+    return {
+        "sku": item.sku,
+        "product_name": item.product_name,
+        "category": item.category,
+        "quantity": item.quantity,
+        "unit_price": item.unit_price.quantize(CENT),
+        "line_total": item.line_total.quantize(CENT),
+    }
+
+
+class OrderResource(CrmResource):
+    """Orders, one row each, their item lines as JSON in the ``items`` column
+    (docs/import-export.md, "Importing orders"). An order is known by its number; its
+    customer by external ID or email.
+
+    New orders are inserted in bulk, then ``orders_bulk_sync`` adds the delivered ones to their
+    customers' stats and lets loyalty award their points, as one-by-one deliveries would. An
+    existing order's status moves through ``order_set_status`` (the allowed moves, the stats and
+    points of a return); a delivered order's customer, amounts and date are not changed by a file.
+    """
+
+    customer = fields.Field(
+        attribute="customer", column_name="customer", widget=OrderCustomerWidget()
+    )
+    status = fields.Field(attribute="status", column_name="status", widget=OrderStatusWidget())
+    items = fields.Field(attribute="import_items", column_name="items", widget=OrderItemsWidget())
+
+    FIXED_WHEN_DELIVERED = ("customer", "placed_at", "total", *Order.AMOUNT_FIELDS, "item_count")
+
+    class Meta:
+        model = Order
+        fields = (
+            "number",
+            "customer",
+            "status",
+            "placed_at",
+            "delivered_at",
+            "total",
+            "discount_total",
+            "shipping_total",
+            "tax_total",
+            "currency",
+            "item_count",
+            "payment_method",
+            "channel",
+            "notes",
+            "items",
+        )
+        export_order = fields
+        import_id_fields = ("number",)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.status_moves: list[tuple[Order, str]] = []
+        self.new_items: dict[str, list[dict]] = {}
+        self.customer_ids: set[int] = set()
+        self.replaced_items: dict[int, list[dict]] = {}
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("customer").prefetch_related("items")
+
+    def before_import(self, dataset, **kwargs):
+        super().before_import(dataset, **kwargs)
+        if "customer" in dataset.headers:
+            self.fields["customer"].widget.load(dataset["customer"])
+
+    def after_init_instance(self, instance, new, row, **kwargs):
+        # Before the snapshot of the base class, so unchanged items count as unchanged.
+        instance.import_items = None if new else _items_of(instance) or None
+        super().after_init_instance(instance, new, row, **kwargs)
+
+    def import_instance(self, instance, row, **kwargs):
+        original = {
+            name: instance.customer_id if name == "customer" else getattr(instance, name)
+            for name in ("status", *self.FIXED_WHEN_DELIVERED)
+        }
+        errors = {}
+        try:
+            super().import_instance(instance, row, **kwargs)
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
+        lines = instance.import_items
+        if not str(row.get("total") or "").strip():
+            instance.total = None  # blank: the items' total, or an error without items
+        if lines and "items" not in errors:
+            subtotal = sum((line["line_total"] for line in lines), Decimal("0"))
+            instance.item_count = sum(line["quantity"] for line in lines)
+            if instance.total is None:
+                try:
+                    instance.total = instance.total_for_items(subtotal)
+                except TypeError:  # an amount is not a number: its own error names it
+                    instance.total = subtotal
+            else:
+                instance.items_subtotal = subtotal
+        for name in ("total", *Order.AMOUNT_FIELDS):
+            amount = getattr(instance, name)
+            if name not in errors and isinstance(amount, Decimal) and amount < 0:
+                errors[name] = [ValidationError(f"'{amount}' cannot be negative")]
+        if instance.total is None and "total" not in errors:
+            errors["total"] = [ValidationError("Enter the total, or the items.")]
+        if instance.currency in (None, ""):
+            instance.currency = settings.CRM_CURRENCY
+        if instance._state.adding:
+            if instance.status == Order.Status.DELIVERED and instance.delivered_at is None:
+                instance.delivered_at = instance.placed_at
+        else:
+            self._check_update(instance, original, errors)
+        if errors:
+            raise ValidationError(errors)
+
+    def _check_update(self, instance, original, errors) -> None:
+        if original["status"] == Order.Status.DELIVERED:
+            for name in self.FIXED_WHEN_DELIVERED:
+                now = instance.customer_id if name == "customer" else getattr(instance, name)
+                if name not in errors and now != original[name]:
+                    errors[name] = [
+                        ValidationError(
+                            f"order {instance.number} is delivered: its {name.replace('_', ' ')} "
+                            "cannot change. Return it first."
+                        )
+                    ]
+        if "status" not in errors:
+            try:
+                Order.check_transition(original["status"], instance.status)
+            except ValidationError as error:
+                errors.update(error.update_error_dict({}))
+        instance.import_status_from = original["status"]
+
+    def save_instance(self, instance, is_create, row, **kwargs):
+        if is_create:
+            instance.stats_applied = False  # orders_bulk_sync aligns it with the status
+            self.new_items[instance.number] = instance.import_items or []
+        else:
+            if instance.import_items is not None and instance.import_items != self.dehydrate_items(
+                instance
+            ):
+                self.replaced_items[instance.pk] = instance.import_items
+            moved_to = instance.status
+            if moved_to != instance.import_status_from:
+                instance.status = instance.import_status_from
+                self.status_moves.append((instance, moved_to))
+        self.customer_ids.add(instance.customer_id)
+        super().save_instance(instance, is_create, row, **kwargs)
+
+    def bulk_create(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
+        orders = list(self.create_instances)
+        super().bulk_create(using_transactions, dry_run, raise_errors, batch_size, result)
+        lines = [
+            OrderItem(order_id=order.pk, **line)
+            for order in orders
+            if order.pk is not None
+            for line in self.new_items.pop(order.number, [])
+        ]
+        if lines:
+            OrderItem.objects.bulk_create(lines, batch_size=batch_size)
+
+    def bulk_update(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
+        super().bulk_update(using_transactions, dry_run, raise_errors, batch_size, result)
+        if self.replaced_items:
+            OrderItem.objects.filter(order_id__in=list(self.replaced_items)).delete()
+            OrderItem.objects.bulk_create(
+                [
+                    OrderItem(order_id=order_id, **line)
+                    for order_id, lines in self.replaced_items.items()
+                    for line in lines
+                ],
+                batch_size=batch_size,
+            )
+            self.replaced_items.clear()
+
+    def after_import(self, dataset, result, **kwargs):
+        super().after_import(dataset, result, **kwargs)
+        if result.has_errors() or kwargs.get("dry_run"):
+            return  # rolled back: nothing to count
+        for order, status in self.status_moves:
+            services.order_set_status(order=order, status=status)
+        if self.customer_ids:
+            services.orders_bulk_sync(customer_ids=self.customer_ids)
+
+    def dehydrate_items(self, order: Order) -> str:
+        return self.fields["items"].widget.render(_items_of(order))
+
+
+def _items_of(order: Order) -> list[dict]:
+    return [_item_dict(item) for item in order.items.all()]
+
+
+def _item_dict(item: OrderItem) -> dict:
+    return {
+        "sku": item.sku,
+        "product_name": item.product_name,
+        "category": item.category,
+        "quantity": item.quantity,
+        "unit_price": Decimal(item.unit_price).quantize(CENT),
+        "line_total": Decimal(item.line_total).quantize(CENT),
+    }
