@@ -410,3 +410,48 @@ def test_communications_measurement_starts_sends_and_times_a_campaign():
     assert {page["status"] for page in result["log_pages"].values()} == {200}
     assert not Campaign.objects.exists()  # the data set left as it was
     assert not Segment.objects.filter(name="Bench: campaign audience").exists()
+
+
+def test_import_export_budgets_judge_export_create_and_update_rates():
+    from crm.bench.import_export import summarize_import_export
+
+    result = {
+        "status": "succeeded",
+        "export": {"rows_per_second": 61_000, "peak_rss_mb": 120.0},
+        "import_create": {"rows_per_second": 9_500, "errors": 0},
+        "import_update": {"rows_per_second": 2_400, "errors": 3},
+        "peak_rss_mb": 240.0,
+    }
+
+    summary = summarize_import_export({10_000: result, REFERENCE_CUSTOMERS: result})
+    budgets = summary["budgets"]
+
+    assert budgets["export_rows_per_second"] == {
+        "budget": 50_000,
+        "measured": 61_000,
+        "passed": True,
+    }
+    assert budgets["import_create_rows_per_second"]["passed"] is False
+    assert budgets["import_update_rows_per_second"]["passed"] is False  # fast, with errors
+    assert summary["memory"] == {"export_peak_rss_mb": 120.0, "peak_rss_mb": 240.0}
+    assert summarize_import_export({10_000: result}) == {
+        "budgets": {},
+        "note": "Measured only at the reference size.",
+    }
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_import_export_measurement_exports_creates_updates_and_leaves_the_data_set():
+    from crm.bench.import_export import measure_import_export
+
+    build_dataset(TINY)
+
+    result = measure_import_export(TINY)
+
+    assert result["status"] == "succeeded"
+    assert result["export"]["rows"] == TINY.customers
+    created, updated = result["import_create"], result["import_update"]
+    assert created["errors"] == 0 and created["totals"]["new"] == TINY.customers // 10
+    assert updated["errors"] == 0 and updated["totals"]["update"] == TINY.customers // 10
+    assert Customer.objects.count() == TINY.customers  # the data set left as it was

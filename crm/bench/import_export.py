@@ -1,0 +1,124 @@
+"""The `import_export` section of `make bench`: every customer exported as CSV the way the
+admin streams it, then customers created and updated from generated CSV files.
+
+- **export**: ``CustomerResource`` over all customers through ``core.exports.streaming``
+  (chunks of ``EXPORT_CHUNK_SIZE`` rows, each cell made formula-safe, lines written to nowhere):
+  rows a second and peak memory;
+- **create**: a CSV of new customers (100,000 at the reference size, a tenth of the customers
+  elsewhere) read with ``core.imports.reading.read_csv`` and imported by ``CustomerResource``
+  in one transaction, as the admin's confirm step does;
+- **update**: the same file with every customer's last name changed, imported again.
+
+The customers created are deleted afterwards, so the data set is left as it was.
+"""
+
+import time
+
+from crm.bench.dataset import DatasetSpec, peak_rss_mb
+
+EXPORT_ROWS_PER_SECOND = 50_000
+IMPORT_CREATE_ROWS_PER_SECOND = 10_000
+IMPORT_UPDATE_ROWS_PER_SECOND = 2_000
+IMPORT_ROWS = 100_000  # at the reference size; a tenth of the customers at other sizes
+EXTERNAL_ID_PREFIX = "bench-import-"
+
+
+def measure_export() -> dict:
+    from core.exports.streaming import csv_lines, resource_rows
+    from customers.models import Customer
+    from customers.resources import CustomerResource
+
+    started = time.perf_counter()
+    rows = sum(
+        1 for _ in csv_lines(resource_rows(CustomerResource(), Customer.objects.order_by("pk")))
+    )
+    seconds = time.perf_counter() - started
+    rows -= 1  # the heading
+    return {
+        "rows": rows,
+        "seconds": round(seconds, 2),
+        "rows_per_second": round(rows / seconds) if seconds else None,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def import_file(count: int, last_name: str) -> bytes:
+    lines = ["external_id,first_name,last_name,email,phone,tags"]
+    lines += [
+        f"{EXTERNAL_ID_PREFIX}{n},Bench,{last_name},bench.import.{n}@example.com,"
+        f"+1415555{n % 10_000:04d},bench"
+        for n in range(count)
+    ]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def measure_import(count: int, last_name: str) -> dict:
+    from core.imports.reading import read_csv
+    from customers.resources import CustomerResource
+
+    data = import_file(count, last_name)
+    started = time.perf_counter()
+    result = CustomerResource().import_data(
+        read_csv(data), dry_run=False, raise_errors=False, use_transactions=True
+    )
+    seconds = time.perf_counter() - started
+    return {
+        "rows": count,
+        "seconds": round(seconds, 2),
+        "rows_per_second": round(count / seconds) if seconds else None,
+        "totals": dict(result.totals),
+        "errors": len(result.row_errors()) + len(result.invalid_rows) + len(result.base_errors),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def measure_import_export(spec: DatasetSpec) -> dict:
+    from customers.models import Customer
+
+    started = time.perf_counter()
+    export = measure_export()
+    count = min(IMPORT_ROWS, max(1, spec.customers // 10))
+    try:
+        create = measure_import(count, "Created")
+        update = measure_import(count, "Updated")
+    except ImportError as error:
+        create = update = {"status": "unavailable", "error": str(error)}
+    finally:
+        Customer.objects.filter(external_id__startswith=EXTERNAL_ID_PREFIX).delete()
+    return {
+        "status": "succeeded",
+        "duration_seconds": round(time.perf_counter() - started, 2),
+        "export": export,
+        "import_create": create,
+        "import_update": update,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _rate(measured: dict | None, budget: int) -> dict:
+    value = (measured or {}).get("rows_per_second")
+    passed = None if value is None else value >= budget and not (measured or {}).get("errors")
+    return {"budget": budget, "measured": value, "passed": passed}
+
+
+def summarize_import_export(results: dict[int, dict]) -> dict:
+    from crm.bench.sections import REFERENCE_CUSTOMERS
+
+    reference = results.get(REFERENCE_CUSTOMERS) or {}
+    if reference.get("status") != "succeeded":
+        return {"budgets": {}, "note": "Measured only at the reference size."}
+    return {
+        "budgets": {
+            "export_rows_per_second": _rate(reference["export"], EXPORT_ROWS_PER_SECOND),
+            "import_create_rows_per_second": _rate(
+                reference["import_create"], IMPORT_CREATE_ROWS_PER_SECOND
+            ),
+            "import_update_rows_per_second": _rate(
+                reference["import_update"], IMPORT_UPDATE_ROWS_PER_SECOND
+            ),
+        },
+        "memory": {
+            "export_peak_rss_mb": reference["export"]["peak_rss_mb"],
+            "peak_rss_mb": reference["peak_rss_mb"],
+        },
+    }
