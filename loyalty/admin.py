@@ -14,6 +14,7 @@ from core.admin import (
     LabelledInlineFormSet,
     ReadOnlyAdmin,
 )
+from core.exports.admin import CrmExportMixin
 from core.forms import error_text
 from loyalty import services
 from loyalty.admin_forms import LoyaltyAccountAddAdminForm, PointsAdjustAdminForm
@@ -26,6 +27,7 @@ from loyalty.models import (
     Reward,
     Tier,
 )
+from loyalty.resources import LoyaltyTransactionResource
 
 LEDGER_ROWS_SHOWN = 50
 CUSTOMER_SEARCH = ("first_name", "last_name", "email", "external_id")
@@ -436,7 +438,8 @@ class RedemptionAdmin(GuardedChangeListMixin, ChangedByActionsMixin, admin.Model
 
 
 @admin.register(LoyaltyTransaction)
-class LoyaltyTransactionAdmin(ReadOnlyAdmin):
+class LoyaltyTransactionAdmin(CrmExportMixin, ReadOnlyAdmin):
+    resource_classes = (LoyaltyTransactionResource,)
     list_display = (
         "created_at",
         "account",

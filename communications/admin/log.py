@@ -5,7 +5,9 @@ so no full count and a capped or estimated one (core/paginators.py)."""
 from django.contrib import admin
 
 from communications.models import Communication, TrackingEvent
+from communications.resources import CommunicationResource
 from core.admin import ReadOnlyAdmin, ReadOnlyAdminMixin
+from core.exports.admin import CrmExportMixin
 
 
 class TrackingEventInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -17,7 +19,8 @@ class TrackingEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Communication)
-class CommunicationAdmin(ReadOnlyAdmin):
+class CommunicationAdmin(CrmExportMixin, ReadOnlyAdmin):
+    resource_classes = (CommunicationResource,)
     list_display = (
         "occurred_at",
         "customer",

@@ -16,6 +16,16 @@ class CrmExportMixin(ExportActionMixin):
 
     export_formats = EXPORT_FORMATS
 
+    def has_export_permission(self, request) -> bool:
+        """Exporting shows every row: it takes the permission to view them."""
+        return self.has_view_permission(request) and super().has_export_permission(request)
+
+    def get_valid_export_item_pks(self, request):
+        """The rows chosen with "Export selected" that the user may export: only those posted,
+        not every key of the table (the library's default lists them all)."""
+        chosen = [pk for pk in request.POST.getlist("export_items") if pk.isdecimal()]
+        return self.get_queryset(request).filter(pk__in=chosen).values_list("pk", flat=True)
+
     def _do_file_export(self, file_format, request, queryset, export_form=None):
         if not isinstance(file_format, SafeCSV):
             return super()._do_file_export(file_format, request, queryset, export_form)
