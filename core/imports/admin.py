@@ -24,9 +24,10 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.http import content_disposition_header
-from import_export.admin import ExportMixin, ImportMixin
+from import_export.admin import ImportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
 
+from core.exports.admin import CrmExportMixin
 from core.imports import errors
 from core.imports.formats import IMPORT_FORMATS
 from core.imports.reading import ImportFileError
@@ -54,6 +55,10 @@ class CrmImportMixin(ImportMixin):
     confirm_form_class = CrmConfirmImportForm
     import_formats = IMPORT_FORMATS
     import_error_display = ("message", "row")
+
+    def has_import_permission(self, request) -> bool:
+        """Importing adds rows and changes them: it takes both permissions."""
+        return self.has_add_permission(request) and self.has_change_permission(request)
 
     def get_import_formats(self):
         return [f for f in self.import_formats if f().can_import()]
@@ -144,5 +149,8 @@ class CrmImportMixin(ImportMixin):
         return download
 
 
-class CrmImportExportMixin(CrmImportMixin, ExportMixin):
-    """Import (above) and the library's export for a CRM admin."""
+class CrmImportExportMixin(CrmImportMixin, CrmExportMixin):
+    """Import (above) and the CRM's export: the whole filtered list or the selected rows, CSV
+    streamed and XLSX, every cell made safe for a spreadsheet (core.exports)."""
+
+    import_export_change_list_template = "admin/import_export/change_list_import_export.html"
