@@ -33,7 +33,7 @@ from customers.models import (
     Tag,
     TagRemoval,
 )
-from customers.resources import CustomerResource
+from customers.resources import AddressResource, CustomerResource, NoteResource, TagResource
 
 
 class AddressInline(admin.StackedInline):
@@ -298,7 +298,8 @@ class TagMergeForm(forms.Form):
 
 
 @admin.register(Tag)
-class TagAdmin(GuardedChangeListMixin, admin.ModelAdmin):
+class TagAdmin(CrmImportExportMixin, GuardedChangeListMixin, admin.ModelAdmin):
+    resource_classes = [TagResource]
     list_display = ("name", "slug", "color", "customer_count", "description")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
@@ -366,7 +367,8 @@ class TagRemovalAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Note)
-class NoteAdmin(GuardedChangeListMixin, admin.ModelAdmin):
+class NoteAdmin(CrmImportExportMixin, GuardedChangeListMixin, admin.ModelAdmin):
+    resource_classes = [NoteResource]
     list_display = ("customer", "kind", "priority", "pinned", "follow_up_on", "done", "created_at")
     list_filter = ("kind", "priority", "pinned", "done")
     search_fields = ("customer__email", "customer__last_name")
@@ -382,7 +384,8 @@ class NoteAdmin(GuardedChangeListMixin, admin.ModelAdmin):
 
 
 @admin.register(Address)
-class AddressAdmin(GuardedChangeListMixin, admin.ModelAdmin):
+class AddressAdmin(CrmImportExportMixin, GuardedChangeListMixin, admin.ModelAdmin):
+    resource_classes = [AddressResource]
     list_display = ("customer", "kind", "line1", "city", "country", "verification_status")
     # The countries in use, as before (not every ISO country).
     list_filter = ("verification_status", "kind", ("country", CountryFilter))

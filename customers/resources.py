@@ -11,6 +11,7 @@ from django.db.models.functions import Lower
 from import_export import fields, widgets
 
 from core.imports import widgets as crm_widgets
+from core.imports.errors import file_row
 from core.imports.resources import CrmResource
 from customers import services
 from customers.models import Address, Customer, CustomerTag, Note, Order, OrderItem, Tag
@@ -655,3 +656,253 @@ def _item_dict(item: OrderItem) -> dict:
         "unit_price": Decimal(item.unit_price).quantize(CENT),
         "line_total": Decimal(item.line_total).quantize(CENT),
     }
+
+
+# Addresses, notes and tags --------------------------------------------------------------------
+
+
+def customer_field() -> fields.Field:
+    """The ``customer`` column: the customer's external ID, else their email in any case."""
+    return fields.Field(attribute="customer", column_name="customer", widget=OrderCustomerWidget())
+
+
+class CustomerPartResource(CrmResource):
+    """A record of one customer (an address, a note), its customer named by external ID, else
+    email. A row names an existing record by its ``id`` (as exported), else by
+    ``natural_key``; an id that names no record of that customer is refused. Every customer the
+    file names is loaded before the rows are read, a few queries in all."""
+
+    customer = customer_field()
+    # The model fields that, with the customer, tell one record from another without an id.
+    natural_key: tuple[str, ...] = ()
+
+    def before_import(self, dataset, **kwargs):
+        super().before_import(dataset, **kwargs)
+        if "customer" in dataset.headers:
+            self.fields["customer"].widget.load(dataset["customer"])
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("customer")
+
+    def _row_customer(self, row) -> Customer | None:
+        try:
+            return self.fields["customer"].clean(row)
+        except (ValueError, KeyError):
+            return None
+
+    def _row_id(self, row) -> int | None:
+        text = str(row.get("id") or "").strip()
+        return int(text) if text.isdigit() else None
+
+    def natural_value(self, record_or_row, customer_id: int) -> tuple:
+        """The natural key of a record, or of a row (a dict), compared trimmed in any case."""
+        if isinstance(record_or_row, dict):
+            values = [record_or_row.get(self.fields[name].column_name) for name in self.natural_key]
+        else:
+            values = [getattr(record_or_row, name) for name in self.natural_key]
+        return (customer_id, *(str(value or "").strip().casefold() for value in values))
+
+    def row_keys(self, row):
+        record_id = self._row_id(row)
+        if record_id is not None:
+            return [("id", record_id)]
+        customer = self._row_customer(row)
+        if customer is None:
+            return []
+        return [("customer", self.natural_value(row, customer.pk))]
+
+    def check_duplicate(self, row) -> None:
+        for key in self.row_keys(row):
+            earlier = self._seen.setdefault(key, self._row_index)
+            if earlier != self._row_index:
+                kind = self._meta.model._meta.verbose_name
+                said = f"{kind} {key[1]}" if key[0] == "id" else f"this customer's {kind}"
+                raise ValidationError({key[0]: f"{said} is already in row {file_row(earlier)}"})
+
+    def existing_lookup(self, keys):
+        ids = {value for key, value in keys if key == "id"}
+        naturals = {(key, value) for key, value in keys if key != "id"}
+        found = {}
+        if ids:
+            for record in self.get_queryset().filter(pk__in=ids):
+                found[("id", record.pk)] = record
+        if naturals:
+            customer_ids = {value[0] for _, value in naturals}
+            for record in self.get_queryset().filter(customer_id__in=customer_ids):
+                for key, value in naturals:
+                    if value == self.natural_value(record, record.customer_id):
+                        found.setdefault((key, value), record)
+        return found
+
+    def import_instance(self, instance, row, **kwargs):
+        problems = {}
+        record_id = self._row_id(row)
+        if str(row.get("id") or "").strip() and record_id is None:
+            problems["id"] = [f"'{row['id']}' is not a number; leave it blank for a new record"]
+        elif record_id is not None and instance._state.adding:
+            problems["id"] = [
+                f"there is no {self._meta.model._meta.verbose_name} {record_id}; "
+                "leave the id blank to add one"
+            ]
+        customer_before = None if instance._state.adding else instance.customer_id
+        try:
+            super().import_instance(instance, row, **kwargs)
+        except ValidationError as error:
+            problems = error.update_error_dict(problems)
+        moved = customer_before not in (None, instance.customer_id)
+        if moved and "customer" not in problems:
+            kind = self._meta.model._meta.verbose_name
+            problems["customer"] = [f"{kind} {instance.pk} belongs to another customer"]
+        if problems:
+            raise ValidationError(problems)
+
+    def import_field(self, field, instance, row, is_m2m=False, **kwargs):
+        if field.attribute == "id":
+            return  # ids name records; they are never written
+        super().import_field(field, instance, row, is_m2m, **kwargs)
+
+    def dehydrate_customer(self, record) -> str:
+        return _customer_key(record.customer)
+
+
+class AddressResource(CustomerPartResource):
+    """Addresses, one row each (docs/import-export.md, "Other records"). Without an id, an
+    address is the same as one of its customer's with the same kind, first line and postal code.
+    An address imported as default replaces its customer's default of that kind."""
+
+    natural_key = ("kind", "line1", "postal_code")
+
+    class Meta:
+        model = Address
+        fields = (
+            "id",
+            "customer",
+            "kind",
+            "line1",
+            "line2",
+            "city",
+            "region",
+            "postal_code",
+            "country",
+            "is_default",
+            "latitude",
+            "longitude",
+        )
+        export_order = fields
+        import_id_fields = ("id",)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.default_rows: dict[tuple[int, str], int] = {}
+
+    def import_instance(self, instance, row, **kwargs):
+        problems = {}
+        try:
+            super().import_instance(instance, row, **kwargs)
+        except ValidationError as error:
+            problems = error.update_error_dict(problems)
+        if instance.is_default and instance.customer_id and "is_default" not in problems:
+            earlier = self.default_rows.setdefault(
+                (instance.customer_id, instance.kind), self._row_index
+            )
+            if earlier != self._row_index:
+                problems["is_default"] = [
+                    f"row {file_row(earlier)} is already this customer's default "
+                    f"{instance.kind} address"
+                ]
+        if problems:
+            raise ValidationError(problems)
+
+    def _clear_other_defaults(self, addresses) -> None:
+        """Take the default off the addresses the file's defaults replace."""
+        replaced = Q()
+        for address in addresses:
+            if address.is_default:
+                replaced |= Q(customer_id=address.customer_id, kind=address.kind)
+        if replaced:
+            keep = [address.pk for address in addresses if address.pk]
+            Address.objects.filter(replaced, is_default=True).exclude(pk__in=keep).update(
+                is_default=False
+            )
+
+    def bulk_create(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
+        if self.create_instances and (using_transactions or not dry_run):
+            self._clear_other_defaults(self.create_instances)
+        super().bulk_create(using_transactions, dry_run, raise_errors, batch_size, result)
+
+    def bulk_update(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
+        if self.update_instances and (using_transactions or not dry_run):
+            self._clear_other_defaults(self.update_instances)
+        super().bulk_update(using_transactions, dry_run, raise_errors, batch_size, result)
+
+
+class NoteResource(CustomerPartResource):
+    """Notes, one row each. Without an id, a note is the same as one of its customer's with the
+    same text (so a file imported twice adds nothing). The author and the time are exported,
+    not imported: an imported note has no author."""
+
+    natural_key = ("body",)
+    created_at = fields.Field(
+        attribute="created_at",
+        column_name="created_at",
+        readonly=True,
+        widget=widgets.DateTimeWidget(),
+    )
+    author = fields.Field(attribute="author__username", column_name="author", readonly=True)
+
+    class Meta:
+        model = Note
+        fields = (
+            "id",
+            "customer",
+            "kind",
+            "priority",
+            "pinned",
+            "body",
+            "follow_up_on",
+            "done",
+            "created_at",
+            "author",
+        )
+        export_order = fields
+        import_id_fields = ("id",)
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("author")
+
+
+class TagResource(CrmResource):
+    """Tags by name, in any letter case. A new tag's slug is made from its name."""
+
+    column_aliases = {"tag": "name"}
+
+    class Meta:
+        model = Tag
+        fields = ("name", "color", "description")
+        export_order = fields
+        import_id_fields = ("name",)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.slugs: set[str] = set()
+
+    def row_keys(self, row):
+        name = str(row.get("name") or "").strip()
+        return [("name", name.casefold())] if name else []
+
+    def existing_lookup(self, keys):
+        names = {value for _, value in keys}
+        if not names:
+            return {}
+        found = Tag.objects.alias(name_lower=Lower("name")).filter(name_lower__in=names)
+        return {("name", tag.name.casefold()): tag for tag in found}
+
+    def before_save_instance(self, instance, row, **kwargs):
+        super().before_save_instance(instance, row, **kwargs)
+        if instance.pk is None:
+            # Two new names of one file may make one slug ("VIP!" and "VIP?").
+            slug = instance.slug or Tag.slug_for(instance.name)
+            if slug in self.slugs:
+                slug = f"{slug}-{len(self.slugs) + 1}"
+            instance.slug = slug
+            self.slugs.add(slug)
