@@ -33,7 +33,13 @@ from customers.models import (
     Tag,
     TagRemoval,
 )
-from customers.resources import AddressResource, CustomerResource, NoteResource, TagResource
+from customers.resources import (
+    AddressResource,
+    CustomerResource,
+    NoteResource,
+    OrderResource,
+    TagResource,
+)
 
 
 class AddressInline(admin.StackedInline):
@@ -192,7 +198,8 @@ class OrderStatusChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(GuardedChangeListMixin, admin.ModelAdmin):
+class OrderAdmin(CrmImportExportMixin, GuardedChangeListMixin, admin.ModelAdmin):
+    resource_classes = [OrderResource]
     form = OrderAdminForm
     list_display = ("number", "customer", "status", "placed_at", "total", "currency", "item_count")
     list_filter = ("status", ("placed_at", admin.DateFieldListFilter), "channel", "payment_method")

@@ -16,6 +16,7 @@ from core.admin import (
 )
 from core.exports.admin import CrmExportMixin
 from core.forms import error_text
+from core.imports.admin import CrmImportExportMixin
 from loyalty import services
 from loyalty.admin_forms import LoyaltyAccountAddAdminForm, PointsAdjustAdminForm
 from loyalty.models import (
@@ -27,7 +28,12 @@ from loyalty.models import (
     Reward,
     Tier,
 )
-from loyalty.resources import LoyaltyTransactionResource
+from loyalty.resources import (
+    LoyaltyProgramResource,
+    LoyaltyTransactionResource,
+    RewardResource,
+    TierResource,
+)
 
 LEDGER_ROWS_SHOWN = 50
 CUSTOMER_SEARCH = ("first_name", "last_name", "email", "external_id")
@@ -71,7 +77,8 @@ class RewardInline(admin.TabularInline):
 
 
 @admin.register(LoyaltyProgram)
-class LoyaltyProgramAdmin(GuardedChangeListMixin, admin.ModelAdmin):
+class LoyaltyProgramAdmin(CrmImportExportMixin, GuardedChangeListMixin, admin.ModelAdmin):
+    resource_classes = [LoyaltyProgramResource]
     list_display = (
         "name",
         "is_active",
@@ -152,8 +159,21 @@ class LoyaltyProgramAdmin(GuardedChangeListMixin, admin.ModelAdmin):
             )
 
 
+@admin.register(Tier)
+class TierAdmin(CrmImportExportMixin, GuardedChangeListMixin, admin.ModelAdmin):
+    """Tiers are edited on their program's page; this list imports and exports them."""
+
+    resource_classes = [TierResource]
+    list_display = ("name", "program", "threshold", "earn_multiplier")
+    list_filter = ("program",)
+    search_fields = ("name", "program__name")
+    list_select_related = ("program",)
+    ordering = ("program__name", "threshold")
+
+
 @admin.register(Reward)
-class RewardAdmin(GuardedChangeListMixin, admin.ModelAdmin):
+class RewardAdmin(CrmImportExportMixin, GuardedChangeListMixin, admin.ModelAdmin):
+    resource_classes = [RewardResource]
     list_display = (
         "name",
         "program",

@@ -9,11 +9,13 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
 from core.admin import GuardedChangeListMixin, LabelledInlineFormSet, ReadOnlyAdmin
+from core.imports.admin import CrmImportExportMixin
 from customers.forms import JSONTextField
 from segments import services
 from segments.bulk import bulk_kinds_for
 from segments.exports import members_csv_response
 from segments.models import BulkAction, Segment, SegmentMembership, system_segment_message
+from segments.resources import SegmentResource
 from segments.rules import rules_describe
 from segments.tasks import bulk_action_run
 
@@ -53,7 +55,8 @@ class SegmentMembershipInline(admin.TabularInline):
 
 
 @admin.register(Segment)
-class SegmentAdmin(GuardedChangeListMixin, admin.ModelAdmin):
+class SegmentAdmin(CrmImportExportMixin, GuardedChangeListMixin, admin.ModelAdmin):
+    resource_classes = [SegmentResource]
     list_display = ("name", "rules_in_words", "member_total", "is_system")
     list_filter = ("is_system",)
     search_fields = ("name",)

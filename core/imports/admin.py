@@ -20,9 +20,11 @@ import csv
 import io
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.http import content_disposition_header
 from import_export.admin import ImportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
@@ -31,8 +33,11 @@ from core.exports.admin import CrmExportMixin
 from core.imports import errors
 from core.imports.formats import IMPORT_FORMATS
 from core.imports.reading import ImportFileError
+from core.jobs.services import import_job_create, import_job_wanted
+from core.models import ImportJob
 
 KEEP_VALID_LABEL = "Import the valid rows and give me the rest back"
+IN_BACKGROUND_LABEL = "Run in the background"
 # How many problems the preview lists as messages above the table (the table has them all).
 PROBLEMS_SHOWN = 50
 
@@ -44,10 +49,27 @@ class CrmImportForm(ImportForm):
         help_text="Rows with errors are left out and sent back to you as a CSV with an error "
         "column; without this, a file with any error imports nothing.",
     )
+    in_background = forms.BooleanField(
+        label=IN_BACKGROUND_LABEL,
+        required=False,
+        help_text="The import runs as a job whose page shows its progress; you need not wait. "
+        "A file of more rows than the shop's threshold always runs so.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("keep_valid_rows") and cleaned.get("in_background"):
+            self.add_error(
+                "in_background",
+                "A background import is all or nothing, so it cannot keep the valid rows "
+                "apart: untick one of the two.",
+            )
+        return cleaned
 
 
 class CrmConfirmImportForm(ConfirmImportForm):
     keep_valid_rows = forms.BooleanField(required=False, widget=forms.HiddenInput())
+    in_background = forms.BooleanField(required=False, widget=forms.HiddenInput())
 
 
 class CrmImportMixin(ImportMixin):
@@ -67,6 +89,7 @@ class CrmImportMixin(ImportMixin):
         initial = super().get_confirm_form_initial(request, import_form)
         if import_form is not None:
             initial["keep_valid_rows"] = import_form.cleaned_data.get("keep_valid_rows", False)
+            initial["in_background"] = import_form.cleaned_data.get("in_background", False)
         return initial
 
     def add_data_read_fail_error_to_form(self, form, e):
@@ -76,6 +99,68 @@ class CrmImportMixin(ImportMixin):
             super().add_data_read_fail_error_to_form(form, e)
 
     def import_action(self, request, **kwargs):
+        if request.method == "POST" and self.has_import_permission(request):
+            big_file_page = self.import_big_file_preview(request, **kwargs)
+            if big_file_page is not None:
+                return big_file_page
+        response = self.import_preview(request, **kwargs)
+        confirm_form = (getattr(response, "context_data", None) or {}).get("confirm_form")
+        if confirm_form is not None and confirm_form.initial.get("in_background"):
+            messages.info(
+                request,
+                "When you confirm, the import runs in the background: its page shows how far "
+                "it has come.",
+            )
+        return response
+
+    def import_big_file_preview(self, request, **kwargs):
+        """A file of more rows than CRM_IMPORT_JOB_THRESHOLD is not tried while the browser
+        waits: the page says it will run as a job and asks for the confirmation, which starts
+        it (``process_dataset``). None for any other file (the usual dry-run preview)."""
+        form = self.create_import_form(request)
+        if not form.is_valid():
+            return None
+        input_format = self.get_import_formats()[int(form.cleaned_data["format"])]()
+        import_file = form.cleaned_data["import_file"]
+        try:
+            dataset = input_format.create_dataset(b"".join(import_file.chunks()))
+        except Exception:  # noqa: BLE001 - the usual preview says what is wrong with the file
+            return None
+        rows = len(dataset)
+        if not import_job_wanted(rows=rows):
+            return None
+        context = {
+            **self.get_import_context_data(),
+            **self.admin_site.each_context(request),
+            "title": "Import",
+            "form": form,
+            "opts": self.model._meta,
+            "media": self.media + form.media,
+            "fields_list": [],
+            "import_error_display": self.import_error_display,
+        }
+        if form.cleaned_data.get("keep_valid_rows"):
+            form.add_error(
+                "keep_valid_rows",
+                f"This file has {rows:,} rows, more than {settings.CRM_IMPORT_JOB_THRESHOLD:,}: "
+                "it runs in the background, all or nothing, so the valid rows cannot be kept "
+                "apart. Untick this to import it.",
+            )
+        else:
+            import_file.tmp_storage_name = self.write_to_tmp_storage(import_file, input_format).name
+            form.cleaned_data["in_background"] = True
+            context["confirm_form"] = self.create_confirm_form(request, import_form=form)
+            messages.info(
+                request,
+                f"This file has {rows:,} rows, more than {settings.CRM_IMPORT_JOB_THRESHOLD:,}: "
+                "when you confirm, it is imported in the background, all or nothing. Its page "
+                "shows how far it has come, and lists the errors if there are any.",
+            )
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, [self.import_template_name], context)
+
+    def import_preview(self, request, **kwargs):
+        """The library's upload step (a dry run), with every problem said by row and column."""
         response = super().import_action(request, **kwargs)
         context = getattr(response, "context_data", None)
         result = (context or {}).get("result")
@@ -106,6 +191,8 @@ class CrmImportMixin(ImportMixin):
         return response
 
     def process_dataset(self, dataset, form, request, **kwargs):
+        if import_job_wanted(rows=len(dataset), asked=form.cleaned_data.get("in_background")):
+            return self.import_job_start(dataset, form, request, **kwargs)
         if not form.cleaned_data.get("keep_valid_rows"):
             return super().process_dataset(dataset, form, request, **kwargs)
         original_headers = list(dataset.headers)
@@ -127,7 +214,26 @@ class CrmImportMixin(ImportMixin):
         request.crm_rejected_rows = (original_headers, rows, rejected)
         return super().process_dataset(dataset, form, request, **kwargs)
 
+    def import_job_start(self, dataset, form, request, **kwargs) -> ImportJob:
+        """Hand the file, as it was read for the preview, to an import job."""
+        resource = self.choose_import_resource_class(form, request)
+        file_name = kwargs.get("file_name") or form.cleaned_data.get("original_file_name") or ""
+        return import_job_create(
+            user=request.user,
+            file_name=file_name or "import.csv",
+            # Written again as UTF-8 with commas: the job reads what the preview read.
+            data=dataset.export("csv").encode("utf-8"),
+            resource=f"{resource.__module__}.{resource.__qualname__}",
+            input_format="csv",
+            encoding="utf-8",
+        )
+
     def process_result(self, result, request):
+        if isinstance(result, ImportJob):
+            return self.import_job_response(result, request)
+        if result.has_errors() or result.has_validation_errors():
+            # Rolled back: say why, never "Import finished".
+            return self.import_refused_response(result, request)
         response = super().process_result(result, request)
         rejected = getattr(request, "crm_rejected_rows", None)
         if not rejected:
@@ -147,6 +253,31 @@ class CrmImportMixin(ImportMixin):
             as_attachment=True, filename=f"{self.opts.model_name}-rejected-rows.csv"
         )
         return download
+
+    def import_refused_response(self, result, request):
+        """Back to the upload form with the problems that stopped the import."""
+        problems = self.get_import_resource_classes(request)[0]().problems(result)
+        messages.error(request, "Nothing was imported:")
+        for problem in problems[:PROBLEMS_SHOWN]:
+            messages.error(request, str(problem))
+        if len(problems) > PROBLEMS_SHOWN:
+            messages.error(request, f"… and {len(problems) - PROBLEMS_SHOWN} more problems.")
+        return HttpResponseRedirect(
+            reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_import")
+        )
+
+    def import_job_response(self, job: ImportJob, request):
+        """To the job's page (its progress bar), or back to the list for a user who may not see
+        import jobs."""
+        messages.success(
+            request,
+            f"The import of {job.file_name} has started in the background (import job {job.pk}).",
+        )
+        if request.user.has_perm("core.view_importjob"):
+            return HttpResponseRedirect(reverse("admin:core_importjob_change", args=[job.pk]))
+        return HttpResponseRedirect(
+            reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+        )
 
 
 class CrmImportExportMixin(CrmImportMixin, CrmExportMixin):
