@@ -364,7 +364,7 @@ if CRM_CAMPAIGN_MAX_RETRIES < 0 or CRM_CAMPAIGN_RETRY_BACKOFF < 0 or CRM_CAMPAIG
 # --- Exports and big imports (docs/import-export.md) --------------------------------------------
 # The admin's export formats: CSV (streamed) and XLSX, every cell that a spreadsheet would run as
 # a formula prefixed with ' (core/exports/).
-from core.exports.formats import EXPORT_FORMATS  # noqa: E402, F401, I001 - tablib only
+from core.exports.formats import EXPORT_FORMATS  # noqa: E402, F401 - tablib only
 
 # A file with more rows than this is imported by a Celery job (core/jobs/), in batches of
 # CRM_IMPORT_JOB_BATCH rows inside one transaction.
