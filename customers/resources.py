@@ -98,6 +98,7 @@ class CustomerResource(CrmResource):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        self._phones_read: dict[str, object] = {}
         for column, _ in ADDRESS_COLUMNS:
             self.fields[column] = fields.Field(column_name=column, widget=widgets.CharWidget())
         # Export in the order of the file: the address after the customer's own columns.
@@ -135,6 +136,8 @@ class CustomerResource(CrmResource):
         keys = []
         for key, value in super().row_keys(row):
             if key == "phone":
+                # The number as read (checked once) is what the batch's query looks up.
+                self._phones_read[value.as_e164] = value
                 value = value.as_e164
             keys.append((key, value))
         return keys
@@ -148,14 +151,19 @@ class CustomerResource(CrmResource):
             Customer.objects.alias(email_lower=Lower("email")).filter(
                 Q(external_id__in=wanted["external_id"])
                 | Q(email_lower__in=wanted["email"])
-                | Q(phone__in=wanted["phone"])
+                | Q(phone__in=[self._phones_read.get(e164, e164) for e164 in wanted["phone"]])
             )
             if any(wanted.values())
             else []
         )
         prefetch_related_objects(customers, *self.get_queryset()._prefetch_related_lookups, "notes")
+        self._phones_read.clear()
         found = {}
         for customer in customers:
+            if customer.phone not in (None, ""):  # checked once, not again by each comparison
+                checked = crm_widgets.CheckedPhoneNumber()
+                checked.merge_from(customer.phone)
+                customer.phone = checked
             for key, value in (
                 ("phone", customer.phone.as_e164 if customer.phone else ""),
                 ("email", customer.email.lower()),

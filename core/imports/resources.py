@@ -41,7 +41,7 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import DatabaseError, connections, models, router
 from django.utils import timezone
 from import_export import resources, widgets
 from phonenumber_field.modelfields import PhoneNumberField
@@ -99,6 +99,7 @@ class CrmResource(resources.ModelResource):
         self._row_index = 0
         self._loaded_batch = None
         self._existing: dict = {}
+        self._batch_keys: dict[int, list] = {}
         self._seen: dict = {}
         self._before = None
 
@@ -189,7 +190,7 @@ class CrmResource(resources.ModelResource):
         return found
 
     def check_duplicate(self, row) -> None:
-        keys = self.row_keys(row)
+        keys = self.keys_of_row(row)
         for key in keys:
             earlier = self._seen.get(key)
             if earlier is not None:
@@ -199,19 +200,28 @@ class CrmResource(resources.ModelResource):
         for key in keys:
             self._seen[key] = self._row_index
 
-    def get_instance(self, instance_loader, row):
+    def keys_of_row(self, row) -> list[tuple[str, object]]:
+        """The row's natural keys, read once per row: the first row of each batch reads the
+        keys of the whole batch and finds their existing records in one query."""
         size = self._meta.batch_size or 1000
         batch = (self._row_index - 1) // size
         if batch != self._loaded_batch and self._dataset is not None:
             headers = self._dataset.headers
-            keys = []
-            for values in self._dataset[batch * size : (batch + 1) * size]:
-                keys.extend(
-                    self.row_keys({h: unquote(v) for h, v in zip(headers, values, strict=False)})
+            start = batch * size
+            self._batch_keys = {}
+            for index, values in enumerate(self._dataset[start : start + size], start + 1):
+                self._batch_keys[index] = self.row_keys(
+                    {h: unquote(v) for h, v in zip(headers, values, strict=False)}
                 )
-            self._existing = self.existing_lookup(keys)
+            self._existing = self.existing_lookup(
+                [key for keys in self._batch_keys.values() for key in keys]
+            )
             self._loaded_batch = batch
-        for key in self.row_keys(row):
+        keys = self._batch_keys.get(self._row_index)
+        return self.row_keys(row) if keys is None else keys
+
+    def get_instance(self, instance_loader, row):
+        for key in self.keys_of_row(row):
             instance = self._existing.get(key)
             if instance is not None:
                 return instance
@@ -263,6 +273,19 @@ class CrmResource(resources.ModelResource):
             names.add("updated_at")
         return sorted(names)
 
+    def bulk_update(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
+        # Django's bulk_update writes a CASE per column and row, slow to build for thousands of
+        # rows (2,000 rows of 20 columns: seconds in Python); one UPDATE … FROM VALUES is not.
+        if self.update_instances and (using_transactions or not dry_run):
+            try:
+                update_from_values(
+                    self._meta.model, self.update_instances, self.get_bulk_update_fields()
+                )
+            except (DatabaseError, ValueError, TypeError) as error:
+                self.handle_import_error(result, error, raise_errors)
+            finally:
+                self.update_instances.clear()
+
     def before_save_instance(self, instance, row, **kwargs):
         if instance.pk is not None and hasattr(instance, "updated_at"):
             instance.updated_at = timezone.now()
@@ -270,3 +293,50 @@ class CrmResource(resources.ModelResource):
     def problems(self, result) -> list[errors.RowProblem]:
         """Everything that went wrong, as "row 17, email: …", the file's problems first."""
         return errors.result_problems(result, self.column_of)
+
+
+# Text columns take their values as they come; others are cast, so a column of NULLs or of
+# strings has the column's type in VALUES (PostgreSQL types a VALUES list by its first rows).
+TEXT_TYPES = frozenset({"CharField", "TextField", "EmailField", "SlugField", "URLField"})
+
+
+def update_from_values(model: type[models.Model], instances: list, names: list[str]) -> int:
+    """Write ``names`` of every instance in one ``WITH v AS (VALUES …) UPDATE … FROM v``
+    statement per chunk of rows (as many as the database takes parameters for). Returns how
+    many rows were updated."""
+    if not instances or not names:
+        return 0
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    pk = model._meta.pk
+    fields = [pk, *(model._meta.get_field(name) for name in names)]
+    cast = connection.vendor == "postgresql"
+    placeholders = ", ".join(
+        "%s"
+        if not cast or field.get_internal_type() in TEXT_TYPES
+        else f"CAST(%s AS {field.db_type(connection)})"
+        for field in fields
+    )
+    table = quote(model._meta.db_table)
+    columns = ", ".join(quote(field.column) for field in fields)
+    assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields[1:])
+    limit = min(connection.features.max_query_params or 30_000, 30_000)
+    chunk = max(1, limit // len(fields))
+    updated = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(instances), chunk):
+            part = instances[start : start + chunk]
+            params = [
+                field.get_db_prep_save(getattr(instance, field.attname), connection)
+                for instance in part
+                for field in fields
+            ]
+            rows = ", ".join([f"({placeholders})"] * len(part))
+            cursor.execute(
+                f"WITH v ({columns}) AS (VALUES {rows}) "
+                f"UPDATE {table} SET {assignments} FROM v "
+                f"WHERE {table}.{quote(pk.column)} = v.{quote(pk.column)}",
+                params,
+            )
+            updated += cursor.rowcount
+    return updated
