@@ -59,3 +59,12 @@ def _adapted(model: type[models.Model], name: str, value):
     if isinstance(value, models.Model):
         return value.pk
     return model._meta.get_field(name).get_db_prep_value(value, connection)
+
+
+def statistics_refresh() -> None:
+    """Have PostgreSQL read its statistics of every table again (ANALYZE), after bulk writes
+    that changed their size by orders of magnitude: planned for the empty tables it saw last,
+    a query over thousands of rows can take minutes. Nothing to do on SQLite."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")

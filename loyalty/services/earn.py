@@ -224,8 +224,15 @@ def loyalty_catch_up(*, customer_ids: Iterable[int] | None = None) -> int:
             total__gte=program.minimum_spend,
             customer__can_receive_loyalty=True,
         ).exclude(
-            loyalty_transactions__in=LoyaltyTransaction.objects.filter(
-                account__program=program, kind=Kind.EARN, reversed=False
+            # One anti-join by the order's key: the same test written as "its transactions are
+            # not among the program's earns" nested a second scan of the ledger per order.
+            Exists(
+                LoyaltyTransaction.objects.filter(
+                    order_id=OuterRef("pk"),
+                    account__program=program,
+                    kind=Kind.EARN,
+                    reversed=False,
+                )
             )
         )
         if program.starts_on:

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from communications import demo as communications_demo
+from core import sql
 from customers import demo as customers_demo
 from loyalty import demo as loyalty_demo
 
@@ -25,10 +26,14 @@ class Command(BaseCommand):
         else:
             size = customers_demo.DemoSize(customers=customers, orders=orders, days=days)
             self._report("Customers", customers_demo.demo_data_create(size=size, seed=seed))
+        # The demo's customers and orders were written in bulk: the planner learns of them
+        # before loyalty and communications query them.
+        sql.statistics_refresh()
         if loyalty_demo.demo_present():
             self.stdout.write("The demo loyalty program is already loaded.")
         else:
             self._report("Loyalty", loyalty_demo.loyalty_demo_create(seed=seed))
+        sql.statistics_refresh()
         if communications_demo.demo_present():
             self.stdout.write("The demo communications are already loaded.")
         else:
