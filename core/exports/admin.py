@@ -2,34 +2,11 @@
 "Export selected" action, in the formula-safe CSV and XLSX formats, CSV streamed."""
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
 from import_export.admin import ExportActionMixin
 from import_export.signals import post_export
 
 from core.exports.formats import EXPORT_FORMATS, SafeCSV
-from core.exports.streaming import csv_streaming_response, resource_rows
-
-
-def related_paths(select_related) -> list[str]:
-    """The ``select_related`` of a query (a nested dict) as the paths that would make it."""
-    paths = []
-    for name, below in (select_related or {}).items():
-        paths.append(name)
-        paths.extend(f"{name}__{path}" for path in related_paths(below))
-    return paths
-
-
-def queryset_with_related(resource, queryset: QuerySet) -> QuerySet:
-    """The admin's rows (its filters, search and order) with the related rows the resource's own
-    queryset loads, so an export reads them with each chunk, never once per row."""
-    own = resource.get_queryset()
-    if own.query.select_related is True:
-        queryset = queryset.select_related()
-    elif own.query.select_related:
-        queryset = queryset.select_related(*related_paths(own.query.select_related))
-    if own._prefetch_related_lookups:
-        queryset = queryset.prefetch_related(*own._prefetch_related_lookups)
-    return queryset
+from core.exports.streaming import csv_streaming_response, queryset_with_related, resource_rows
 
 
 class CrmExportMixin(ExportActionMixin):

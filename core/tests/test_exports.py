@@ -156,3 +156,23 @@ def test_csv_export_query_count_is_constant_per_chunk(
         rows = streamed_rows(response)
 
     assert len(rows) == customers + 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("count", [3, 9])
+def test_a_resources_rows_read_its_related_rows_per_chunk_not_per_row(count, assert_queries):
+    from core.exports.streaming import resource_rows
+    from customers.resources import CustomerResource
+    from customers.tests.factories import TagFactory
+
+    tag = TagFactory(name="Wholesale")
+    for _ in range(count):
+        CustomerFactory().tags.add(tag)
+
+    # the count of the chunked read, one chunk, its tags, its default addresses
+    with assert_queries(4):
+        rows = list(resource_rows(CustomerResource(), Customer.objects.order_by("pk")))
+
+    assert len(rows) == count + 1
+    tags_column = rows[0].index("tags")
+    assert {row[tags_column] for row in rows[1:]} == {"Wholesale"}
