@@ -19,6 +19,16 @@ def form_add_service_error(form: BaseForm, error: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, field_errors)
 
 
+def form_labelled_errors(form: BaseForm) -> list[tuple[str, str]]:
+    """A bound form's errors as (the field's label, message) pairs, the label blank for an error
+    of the whole form: what a list page shows when its filters are refused."""
+    return [
+        (form.fields[name].label if name in form.fields else "", message)
+        for name, messages in form.errors.items()
+        for message in messages
+    ]
+
+
 def form_errors_text(form: BaseForm) -> str:
     """A bound form's errors as "Label: message" sentences, for a page that shows them in a
     flash message instead of beside the fields."""

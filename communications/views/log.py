@@ -19,7 +19,7 @@ from communications.forms import CommunicationLogForm
 from communications.models import Communication
 from communications.panels import communications_panel_context
 from communications.services import communication_log
-from core.forms import form_add_service_error, form_errors_text
+from core.forms import form_add_service_error, form_errors_text, form_labelled_errors
 from core.paginators import EstimatedCountPaginator
 from core.visibility import customers_visible_to, rows_visible_to
 from customers.views.customers import announce, focus_first_error
@@ -46,13 +46,7 @@ class CommunicationListView(PermissionRequiredMixin, ForgivingPaginationMixin, F
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         form = self.filterset.form
-        errors = []
-        if self.filterset.is_bound and not form.is_valid():
-            errors = [
-                (form.fields[name].label if name in form.fields else "", error)
-                for name, field_errors in form.errors.items()
-                for error in field_errors
-            ]
+        errors = form_labelled_errors(form) if self.filterset.is_bound else []
         active = [name for name in form.fields if self.request.GET.get(name)]
         context.update(
             filter_errors=errors,

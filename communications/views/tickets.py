@@ -28,7 +28,12 @@ from communications.forms import (
     TicketStatusForm,
 )
 from communications.models import Ticket
-from core.forms import error_text, form_add_service_error, form_errors_text
+from core.forms import (
+    error_text,
+    form_add_service_error,
+    form_errors_text,
+    form_labelled_errors,
+)
 from core.paginators import EstimatedCountPaginator
 from core.visibility import customers_visible_to, rows_visible_to
 from customers.views.mixins import ForgivingPaginationMixin
@@ -58,13 +63,7 @@ class TicketListView(PermissionRequiredMixin, ForgivingPaginationMixin, FilterVi
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         form = self.filterset.form
-        errors = []
-        if self.filterset.is_bound and not form.is_valid():
-            errors = [
-                (form.fields[name].label if name in form.fields else "", error)
-                for name, field_errors in form.errors.items()
-                for error in field_errors
-            ]
+        errors = form_labelled_errors(form) if self.filterset.is_bound else []
         context.update(filter_errors=errors, clear_url=self.request.path)
         return context
 

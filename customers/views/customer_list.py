@@ -4,6 +4,7 @@ from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.http import QueryDict
 from django_filters.views import FilterView
 
+from core.forms import form_labelled_errors
 from core.paginators import IdsFirstPaginator
 from customers import selectors
 from customers.filters import CustomerFilter
@@ -47,13 +48,7 @@ class CustomerListView(
         context.update(
             {
                 **self.customer_table_context(context["customers"], self.requested_sort()),
-                "filter_errors": [
-                    (form.fields[name].label if name in form.fields else "", error)
-                    for name, errors in form.errors.items()
-                    for error in errors
-                ]
-                if self.filterset.is_bound
-                else [],
+                "filter_errors": form_labelled_errors(form) if self.filterset.is_bound else [],
                 "active_filter_count": self.filterset.active_filter_count,
                 "has_search_or_filters": bool(
                     self.filterset.active_filter_count or self.request.GET.get("q", "").strip()
