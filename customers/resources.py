@@ -6,13 +6,17 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, Q, prefetch_related_objects
+from django.db.models import Prefetch, Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 from import_export import fields, widgets
+from phonenumber_field.phonenumber import PhoneNumber
 
 from core.imports import widgets as crm_widgets
 from core.imports.errors import file_row
-from core.imports.resources import CrmResource
+from core.imports.resources import CrmResource, update_from_values
+from core.imports.setbased import SetBasedImportMixin, copy_insert
+from core.sql import insert_for_each
 from customers import services
 from customers.models import Address, Customer, CustomerTag, Note, Order, OrderItem, Tag
 from customers.services import normalize_email
@@ -51,12 +55,13 @@ SHOPIFY_COLUMNS = {
 }
 
 
-class CustomerResource(CrmResource):
+class CustomerResource(SetBasedImportMixin, CrmResource):
     """Customers, matched by external_id, else email (any letter case), else phone. Tags are a
     comma-separated column (added, never removed, by an import); the default shipping address
     is six columns; ``note`` adds a note unless the customer has one with the same text; the
     imported history (``imported_total_spent``, ``imported_total_orders``: what another system
-    counted, not orders) is kept in ``attributes``."""
+    counted, not orders) is kept in ``attributes``. Imported set-based, a batch at a time
+    (core/imports/setbased.py)."""
 
     column_aliases = SHOPIFY_COLUMNS
 
@@ -130,57 +135,84 @@ class CustomerResource(CrmResource):
             return str(getattr(default, address, "") or "") if default else ""
         return super().export_field(field, instance, **kwargs)
 
-    # -- finding customers --------------------------------------------------------------------
+    # -- importing (set-based: core/imports/setbased.py) ----------------------------------
 
-    def row_keys(self, row):
+    def row_keys_of(self, values):
         keys = []
-        for key, value in super().row_keys(row):
-            if key == "phone":
-                # The number as read (checked once) is what the batch's query looks up.
-                self._phones_read[value.as_e164] = value
-                value = value.as_e164
-            keys.append((key, value))
+        if values.get("external_id"):
+            keys.append(("external_id", values["external_id"]))
+        if values.get("email"):
+            keys.append(("email", normalize_email(values["email"])))
+        phone = values.get("phone")
+        if isinstance(phone, PhoneNumber):
+            # The number as read (checked once) is what the batch's query looks up.
+            e164 = phone.as_e164
+            self._phones_read[e164] = phone
+            keys.append(("phone", e164))
         return keys
 
     def existing_lookup(self, keys):
         wanted: dict[str, set] = {"external_id": set(), "email": set(), "phone": set()}
         for key, value in keys:
             wanted[key].add(value)
-        # One query for the customers of the batch, one each for their tags, addresses, notes.
-        customers = list(
-            Customer.objects.alias(email_lower=Lower("email")).filter(
-                Q(external_id__in=wanted["external_id"])
-                | Q(email_lower__in=wanted["email"])
-                | Q(phone__in=[self._phones_read.get(e164, e164) for e164 in wanted["phone"]])
+        # One indexed query per key the batch names, only for the keys the earlier queries left
+        # unfound (an OR of the three would read the whole table; the unique indexes of
+        # external_id and email leave out blanks, so must the queries), then one each for the
+        # customers' tags, addresses and notes.
+        found: dict[tuple[str, str], Customer] = {}
+        for key, condition in (
+            ("external_id", lambda values: ~Q(external_id="") & Q(external_id__in=values)),
+            ("email", lambda values: ~Q(email="") & Q(email_lower__in=values)),
+            ("phone", lambda values: Q(phone__in=[self._phones_read[v] for v in values])),
+        ):
+            values = [value for value in wanted[key] if (key, value) not in found]
+            if not values:
+                continue
+            query = (
+                Customer.objects.alias(email_lower=Lower("email"))
+                .filter(condition(values))
+                .order_by()
             )
-            if any(wanted.values())
-            else []
-        )
-        prefetch_related_objects(customers, *self.get_queryset()._prefetch_related_lookups, "notes")
-        self._phones_read.clear()
-        found = {}
-        for customer in customers:
-            if customer.phone not in (None, ""):  # checked once, not again by each comparison
-                checked = crm_widgets.CheckedPhoneNumber()
-                checked.merge_from(customer.phone)
-                customer.phone = checked
-            for key, value in (
-                ("phone", customer.phone.as_e164 if customer.phone else ""),
-                ("email", customer.email.lower()),
-                ("external_id", customer.external_id),
+            for customer in query:
+                if customer.phone:  # checked once, not again by each comparison
+                    checked = crm_widgets.CheckedPhoneNumber()
+                    checked.merge_from(customer.phone)
+                    customer.phone = checked
+                found.update((pair, customer) for pair in self._keys(customer))
+        # What each found customer has, in one query each: their tags, notes, default address.
+        customers = {customer.pk: customer for customer in found.values()}
+        has = {pk: {"tags": set(), "notes": set(), "address": None} for pk in customers}
+        if customers:
+            tagged = CustomerTag.objects.filter(customer__in=list(customers))
+            for pk, name in tagged.values_list("customer_id", "tag__name"):
+                has[pk]["tags"].add(name.casefold())
+            notes = Note.objects.filter(customer__in=list(customers))
+            for pk, body in notes.values_list("customer_id", "body"):
+                has[pk]["notes"].add(body)
+            for address in Address.objects.filter(
+                customer__in=list(customers), kind=Address.Kind.SHIPPING, is_default=True
             ):
-                if value:
-                    found[(key, value)] = customer
+                has[address.customer_id]["address"] = address
+        for pk, customer in customers.items():
+            customer.import_has = has[pk]
+        self._phones_read.clear()
         return found
 
-    # -- importing ---------------------------------------------------------------------------
+    @staticmethod
+    def _keys(customer: Customer) -> list[tuple[str, str]]:
+        """The natural keys a customer is found by, as (key, value), blanks left out."""
+        keys = [
+            ("phone", customer.phone.as_e164 if customer.phone else ""),
+            ("email", customer.email.lower()),
+            ("external_id", customer.external_id),
+        ]
+        return [(key, value) for key, value in keys if value]
 
-    def import_instance(self, instance, row, **kwargs):
-        problems = {}
-        try:
-            super().import_instance(instance, row, **kwargs)
-        except ValidationError as error:
-            problems = error.update_error_dict(problems)
+    def new_instance(self):
+        return Customer(source=Customer.Source.IMPORT)
+
+    def import_extras(self, instance, row, problems):
+        """Tags, the note, the imported history and the default address of a row."""
         extras = {}
         if "tags" in row:
             extras["tags"] = self.fields["tags"].clean(row)
@@ -200,6 +232,8 @@ class CustomerResource(CrmResource):
                 problems[column] = [f"'{value}' is not an amount of 0 or more"]
                 continue
             attributes[column] = str(number) if column.endswith("spent") else int(number)
+        if attributes != (instance.attributes or {}):
+            extras["history_changed"] = True
         instance.attributes = attributes
         address_values = {
             field: str(row.get(column) or "").strip()
@@ -214,50 +248,51 @@ class CustomerResource(CrmResource):
                 columns = {field: column for column, field in ADDRESS_COLUMNS}
                 for field, messages in error.message_dict.items():
                     problems[columns.get(field, field)] = messages
-            extras["address"] = {
-                field: getattr(address, field) for field in address_values if address_values
-            }
+            extras["address"] = {field: getattr(address, field) for field in address_values}
         instance._import_extras = extras
-        if problems:
-            raise ValidationError(problems)
 
-    def snapshot(self, instance):
-        extras = getattr(instance, "_import_extras", None)
-        if extras is None:  # before the row is read: what the customer has
-            return (*super().snapshot(instance), "")
-        has = {tag.name.casefold() for tag in instance.tags.all()} if instance.pk else set()
-        default = (getattr(instance, "default_addresses", None) or [None])[0]
-        unchanged = all(name.casefold() in has for name in extras.get("tags", ()))
+    def extras_unchanged(self, instance) -> bool:
+        """Whether the row's tags, address and note are all there already (an import adds
+        tags and notes, never removes them)."""
+        extras, has = instance._import_extras, instance.import_has
+        unchanged = all(name.casefold() in has["tags"] for name in extras.get("tags", ()))
         if "address" in extras:
+            default = has["address"]
             unchanged &= default is not None and all(
                 str(getattr(default, field)) == str(value)
                 for field, value in extras["address"].items()
             )
-        unchanged &= "note" not in extras or (
-            bool(instance.pk) and any(note.body == extras["note"] for note in instance.notes.all())
-        )
-        return (*super().snapshot(instance), "" if unchanged else "changed")
+        if "note" in extras:
+            unchanged &= extras["note"] in has["notes"]
+        return unchanged and not extras.get("history_changed")
 
-    def after_init_instance(self, instance, new, row, **kwargs):
-        instance._import_extras = None
-        super().after_init_instance(instance, new, row, **kwargs)
-        if new:
-            instance.source = Customer.Source.IMPORT
+    def write_batch(self, created, updated, names):
+        # What import_extras and the model's normalising may set, besides the file's columns.
+        varying = sorted({*names, "attributes", "phone_extension"})
+        if created:
+            template = self.new_instance()
+            for field in Customer._meta.concrete_fields:
+                field.pre_save(template, add=True)  # created_at and updated_at: now
+            constant = {
+                field.attname: getattr(template, field.attname)
+                for field in Customer._meta.concrete_fields
+                if not field.primary_key and field.name not in varying
+            }
+            copy_insert(Customer, created, varying, constant)
+        if updated:
+            now = timezone.now()
+            for customer in updated:
+                customer.updated_at = now
+            protected = set(Customer.protected_fields)
+            update_from_values(
+                Customer, updated, [*(n for n in varying if n not in protected), "updated_at"]
+            )
+        self._save_extras([*created, *updated])
 
-    def bulk_create(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
-        pending = list(self.create_instances)
-        super().bulk_create(using_transactions, dry_run, raise_errors, batch_size, result)
-        self._save_extras(pending, result)
-
-    def bulk_update(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
-        pending = list(self.update_instances)
-        super().bulk_update(using_transactions, dry_run, raise_errors, batch_size, result)
-        self._save_extras(pending, result)
-
-    def _save_extras(self, customers, result) -> None:
+    def _save_extras(self, customers) -> None:
         """Tags, default addresses and notes of a batch, a few statements for the batch."""
         customers = [c for c in customers if c.pk and getattr(c, "_import_extras", None)]
-        if not customers or (result is not None and result.has_errors()):
+        if not customers:
             return
         names = {}
         for customer in customers:
@@ -277,14 +312,21 @@ class CustomerResource(CrmResource):
                     tag.full_clean()
                     tag.save()
                     tags[key] = tag
-            CustomerTag.objects.bulk_create(
-                [
-                    CustomerTag(customer=customer, tag=tags[name.casefold()])
-                    for customer in customers
-                    for name in customer._import_extras.get("tags", ())
-                ],
-                ignore_conflicts=True,
-            )
+            tagged: dict[str, list[int]] = {}
+            for customer in customers:
+                present = getattr(customer, "import_has", {}).get("tags", ())
+                for name in customer._import_extras.get("tags", ()):
+                    if name.casefold() not in present:
+                        tagged.setdefault(name.casefold(), []).append(customer.pk)
+            now = timezone.now()
+            for key, ids in tagged.items():  # one INSERT … SELECT per tag
+                insert_for_each(
+                    model=CustomerTag,
+                    field="customer",
+                    queryset=Customer.objects.filter(pk__in=ids),
+                    values={"tag": tags[key], "added_at": now, "added_by": self.import_user},
+                    unique=("customer", "tag"),
+                )
         with_address = [c for c in customers if "address" in c._import_extras]
         if with_address:
             defaults = {

@@ -148,3 +148,65 @@ def test_second_import_of_the_same_file_changes_nothing():
 
 def test_dataset_helper_is_tablib():
     assert isinstance(read_csv(b"a\r\n1\r\n"), tablib.Dataset)
+
+
+@pytest.mark.django_db
+def test_two_rows_naming_one_customer_by_different_keys_are_refused():
+    CustomerFactory(external_id="A1", email="ana@example.com")
+    data = (HEADER + "A1,Ana,,,,\r\n,Anita,,ANA@example.com,,\r\n").encode()
+
+    resource, result = run_import(data)
+
+    assert problems(resource, result) == [
+        "row 3, email: 'ana@example.com' is the same record as row 2"
+    ]
+    assert Customer.objects.get().first_name != "Anita"
+
+
+@pytest.mark.django_db
+def test_a_created_customer_has_the_models_defaults_and_a_working_key():
+    from django.utils import timezone
+
+    before = timezone.now()
+    _resource, result = run_import((HEADER + "A1,Ana,Silva,,,\r\n").encode())
+
+    imported = Customer.objects.get()
+    fresh = Customer(source=Customer.Source.IMPORT)
+    skipped = {"id", "first_name", "last_name", "external_id", "created_at", "updated_at"}
+    for field in Customer._meta.concrete_fields:
+        if field.name not in skipped:
+            assert getattr(imported, field.attname) == getattr(fresh, field.attname), field.name
+    assert imported.created_at >= before and imported.updated_at >= before
+    assert result.rows[0].object_id == imported.pk
+    # The table's own sequence goes on after the keys the import took.
+    assert CustomerFactory().pk > imported.pk
+
+
+@pytest.mark.django_db
+def test_tags_added_by_an_import_name_who_imported(django_user_model):
+    user = django_user_model.objects.create_user("importer")
+    resource = CustomerResource()
+
+    resource.import_data(read_csv((HEADER + "A1,Ana,,,,vip\r\n").encode()), user=user)
+
+    assert Customer.objects.get().customer_tags.get().added_by == user
+
+
+@pytest.mark.django_db
+def test_an_import_reads_and_writes_per_batch_not_per_row(settings, assert_queries):
+    settings.CRM_IMPORT_BATCH_SIZE = 3
+    CustomerFactory(external_id="A0")
+    Tag.objects.create(name="vip", slug="vip")
+    rows = "".join(f"A{n},N{n},L,n{n}@example.com,+1415555{1000 + n},vip\r\n" for n in range(6))
+    data = read_csv((HEADER + rows).encode())
+    # A batch: a query per key (external_id, then the emails and phones of the rows not found
+    # yet), what the found customers have (tags, notes, address), the new rows (PostgreSQL:
+    # their keys drawn from the sequence, then COPY, which is not a query; elsewhere one
+    # INSERT), one UPDATE, the tag, and one INSERT … SELECT of it.
+    first = 3 + 3 + 1 + 1 + 1 + 1  # A0 (found), A1, A2
+    second = 3 + 1 + 1 + 1  # A3 to A5: nothing found, nothing to update
+    with assert_queries(2 + first + second):  # and the SAVEPOINT and its RELEASE
+        result = CustomerResource().import_data(data)
+
+    assert (result.totals["new"], result.totals["update"]) == (5, 1)
+    assert Customer.objects.filter(tags__name="vip").count() == 6
