@@ -6,13 +6,14 @@ from import_export.admin import ExportActionMixin
 from import_export.signals import post_export
 
 from core.exports.formats import EXPORT_FORMATS, SafeCSV
-from core.exports.streaming import csv_streaming_response, queryset_with_related, resource_rows
+from core.exports.streaming import csv_streaming_response, queryset_with_related, resource_csv
 
 
 class CrmExportMixin(ExportActionMixin):
     """Export for a CRM admin. The formats are settings.EXPORT_FORMATS (SafeCSV, SafeXLSX). A
     CSV export is streamed from an iterator over the queryset in chunks (flat memory, a constant
-    number of queries per chunk); XLSX is built in memory, so it suits smaller selections."""
+    number of queries per chunk), or written by PostgreSQL where the resource offers its SELECT
+    (``export_sql``: customers); XLSX is built in memory, so it suits smaller selections."""
 
     export_formats = EXPORT_FORMATS
 
@@ -36,8 +37,9 @@ class CrmExportMixin(ExportActionMixin):
             raise PermissionDenied
         export_fields = self.get_export_resource_fields_from_form(export_form)
         response = csv_streaming_response(
-            resource_rows(resource, queryset, export_fields),
+            (),
             self.get_export_filename(request, queryset, file_format),
+            lines=resource_csv(resource, queryset, export_fields),
         )
         post_export.send(sender=None, model=self.model)
         return response

@@ -9,6 +9,7 @@ from django.http import StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
 from core.exports.cells import cell_text
+from core.exports.copy import copy_csv
 
 # Rows read from the database at a time (one query per chunk, plus one per prefetch).
 EXPORT_CHUNK_SIZE = 2000
@@ -66,9 +67,22 @@ def resource_rows(resource, queryset: QuerySet, export_fields=None) -> Iterator[
         )
 
 
-def csv_streaming_response(rows: Iterable[Iterable], filename: str) -> StreamingHttpResponse:
-    """Rows as a CSV download, written while they are read."""
-    response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
+def resource_csv(resource, queryset: QuerySet, export_fields=None) -> Iterator[bytes | str]:
+    """A resource's export as CSV: written by the database (``core.exports.copy``) where the
+    resource offers the SELECT (``export_sql``), else row by row from ``resource_rows``."""
+    made = resource.export_sql(queryset, export_fields) if hasattr(resource, "export_sql") else None
+    if made is not None:
+        sql, params, headers = made
+        return copy_csv(sql, params, headers, using=queryset.db)
+    return csv_lines(resource_rows(resource, queryset, export_fields))
+
+
+def csv_streaming_response(
+    rows: Iterable[Iterable], filename: str, *, lines: Iterable[bytes | str] | None = None
+) -> StreamingHttpResponse:
+    """Rows (or CSV ``lines`` already written) as a CSV download, written while they are read."""
+    content = csv_lines(rows) if lines is None else lines
+    response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=filename
     )
