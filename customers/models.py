@@ -121,7 +121,9 @@ class CrmModel(models.Model):
             errors = error.update_error_dict(errors)
         skip = exclude | set(errors)
         for field in self._meta.concrete_fields:
-            value = getattr(self, field.attname) if field.name not in skip else None
+            if field.name in skip:
+                continue
+            value = getattr(self, field.attname)
             if isinstance(field, models.JSONField):
                 message = json_storage_error(value)
             else:  # PostgreSQL refuses NUL in text; a form refuses it, a service call may not

@@ -105,7 +105,6 @@ class CustomerResource(SetBasedImportMixin, CrmResource):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self._phones_read: dict[str, object] = {}
         for column, _ in ADDRESS_COLUMNS:
             self.fields[column] = fields.Field(column_name=column, widget=widgets.CharWidget())
         # Export in the order of the file: the address after the customer's own columns.
@@ -189,10 +188,7 @@ class CustomerResource(SetBasedImportMixin, CrmResource):
             keys.append(("email", normalize_email(values["email"])))
         phone = values.get("phone")
         if isinstance(phone, PhoneNumber):
-            # The number as read (checked once) is what the batch's query looks up.
-            e164 = phone.as_e164
-            self._phones_read[e164] = phone
-            keys.append(("phone", e164))
+            keys.append(("phone", phone.as_e164))
         return keys
 
     def existing_lookup(self, keys):
@@ -205,9 +201,9 @@ class CustomerResource(SetBasedImportMixin, CrmResource):
         # customers' tags, addresses and notes.
         found: dict[tuple[str, str], Customer] = {}
         for key, condition in (
-            ("external_id", lambda values: ~Q(external_id="") & Q(external_id__in=values)),
-            ("email", lambda values: ~Q(email="") & Q(email_lower__in=values)),
-            ("phone", lambda values: Q(phone__in=[self._phones_read[v] for v in values])),
+            ("external_id", lambda values: ~Q(external_id="") & Q(external_id__in_array=values)),
+            ("email", lambda values: ~Q(email="") & Q(email_lower__in_array=values)),
+            ("phone", lambda values: Q(phone__in_array=values)),
         ):
             values = [value for value in wanted[key] if (key, value) not in found]
             if not values:
@@ -227,19 +223,18 @@ class CustomerResource(SetBasedImportMixin, CrmResource):
         customers = {customer.pk: customer for customer in found.values()}
         has = {pk: {"tags": set(), "notes": set(), "address": None} for pk in customers}
         if customers:
-            tagged = CustomerTag.objects.filter(customer__in=list(customers))
+            tagged = CustomerTag.objects.filter(customer_id__in_array=list(customers))
             for pk, name in tagged.values_list("customer_id", "tag__name"):
                 has[pk]["tags"].add(name.casefold())
-            notes = Note.objects.filter(customer__in=list(customers))
+            notes = Note.objects.filter(customer_id__in_array=list(customers))
             for pk, body in notes.values_list("customer_id", "body"):
                 has[pk]["notes"].add(body)
             for address in Address.objects.filter(
-                customer__in=list(customers), kind=Address.Kind.SHIPPING, is_default=True
+                customer_id__in_array=list(customers), kind=Address.Kind.SHIPPING, is_default=True
             ):
                 has[address.customer_id]["address"] = address
         for pk, customer in customers.items():
             customer.import_has = has[pk]
-        self._phones_read.clear()
         return found
 
     @staticmethod
@@ -367,7 +362,7 @@ class CustomerResource(SetBasedImportMixin, CrmResource):
                 insert_for_each(
                     model=CustomerTag,
                     field="customer",
-                    queryset=Customer.objects.filter(pk__in=ids),
+                    queryset=Customer.objects.filter(pk__in_array=ids),
                     values={"tag": tags[key], "added_at": now, "added_by": self.import_user},
                     unique=("customer", "tag"),
                 )

@@ -21,6 +21,7 @@ from django.db import connections, models
 from psycopg import ClientCursor
 
 from core.exports.cells import FORMULA_STARTS
+from core.sql import logged
 
 # How much of COPY's output is handed on at a time.
 COPY_BUFFER_BYTES = 256 * 1024
@@ -70,7 +71,8 @@ def copy_csv(sql: str, params, headers: list[str], using: str = "default") -> It
         # COPY takes no bound parameters: they are written into the statement, quoted.
         statement = ClientCursor(connection.connection).mogrify(sql, params) if params else sql
         buffer = bytearray()
-        with cursor.cursor.copy(f"COPY ({statement}) TO STDOUT (FORMAT csv)") as out:
+        copy = f"COPY ({statement}) TO STDOUT (FORMAT csv)"
+        with logged(connection, copy), cursor.cursor.copy(copy) as out:
             for block in out:
                 buffer += block
                 if len(buffer) >= COPY_BUFFER_BYTES:

@@ -15,14 +15,17 @@ A resource opts in by mixing ``SetBasedImportMixin`` in before ``CrmResource`` a
 ``import_extras`` (columns that are not the model's own) and ``extras_unchanged``.
 """
 
+import functools
+
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, connections, router, transaction
+from django.db import DatabaseError, connections, models, router, transaction
 from django.db.models.base import ModelState
 from import_export import exceptions, widgets
 from import_export.results import RowResult
 
 from core.imports import errors
 from core.imports.resources import unquote
+from core.sql import logged
 
 
 class SetBasedImportMixin:
@@ -197,18 +200,40 @@ class SetBasedImportMixin:
         return problems
 
 
+@functools.cache
+def json_attnames(model) -> tuple[str, ...]:
+    return tuple(
+        field.attname
+        for field in model._meta.concrete_fields
+        if isinstance(field, models.JSONField)
+    )
+
+
 def instance_copy(instance):
     """A copy of a model instance whose fields can be set without touching the original: its
-    own state, and its own copy of each dict or list value (JSON fields)."""
+    own state, and its own copy of each JSON field's dict or list."""
     clone = instance.__class__.__new__(instance.__class__)
-    clone.__dict__ = {
-        name: value.copy() if isinstance(value, dict | list) else value
-        for name, value in instance.__dict__.items()
-    }
+    clone.__dict__ = values = instance.__dict__.copy()
+    for name in json_attnames(instance.__class__):
+        value = values.get(name)
+        if isinstance(value, dict | list):
+            values[name] = value.copy()
     state = clone._state = ModelState()
     state.adding, state.db = instance._state.adding, instance._state.db
     state.fields_cache = dict(instance._state.fields_cache)
     return clone
+
+
+# Fields whose value, once validated, is the text the database stores: no preparing needed.
+PLAIN_TEXT_FIELDS = (models.CharField, models.TextField, models.EmailField, models.SlugField)
+
+
+def value_preparer(field, connection):
+    """A function giving a field's value as the database takes it (``get_db_prep_save``),
+    for plain text fields the value itself."""
+    if type(field) in PLAIN_TEXT_FIELDS:
+        return lambda value: value
+    return lambda value: field.get_db_prep_save(value, connection)
 
 
 def copy_insert(model, instances: list, names: list[str], constant: dict) -> None:
@@ -231,6 +256,7 @@ def copy_insert(model, instances: list, names: list[str], constant: dict) -> Non
     ]
     fixed_values = [field.get_db_prep_save(constant[field.attname], connection) for field in fixed]
     columns = ", ".join(quote(field.column) for field in [meta.pk, *varying, *fixed])
+    preparers = [(field.attname, value_preparer(field, connection)) for field in varying]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
@@ -239,15 +265,13 @@ def copy_insert(model, instances: list, names: list[str], constant: dict) -> Non
         for instance, (pk,) in zip(instances, cursor.fetchall(), strict=True):
             instance.pk = pk
             instance.__dict__.update(constant)
-        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as out:
+        copy = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
+        with logged(connection, copy), cursor.cursor.copy(copy) as out:
             for instance in instances:
                 out.write_row(
                     [
                         instance.pk,
-                        *(
-                            field.get_db_prep_save(getattr(instance, field.attname), connection)
-                            for field in varying
-                        ),
+                        *(prepare(getattr(instance, attname)) for attname, prepare in preparers),
                         *fixed_values,
                     ]
                 )

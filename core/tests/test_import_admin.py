@@ -9,6 +9,7 @@ import openpyxl
 import pytest
 from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 
@@ -96,8 +97,9 @@ def test_customer_export_query_count_does_not_grow_with_rows(
     page = staff_client.get(CUSTOMER_EXPORT_URL)
     response = staff_client.post(CUSTOMER_EXPORT_URL, export_form(page))
 
-    # The page count, one chunk of customers, their tags and their default addresses.
-    with assert_queries(4):
+    # On PostgreSQL one COPY of a SELECT joining the tags and the default address; elsewhere
+    # the page count, one chunk of customers, their tags and their default addresses.
+    with assert_queries(1 if connection.vendor == "postgresql" else 4):
         rows = csv_rows(response)
 
     assert len(rows) == customers + 1
