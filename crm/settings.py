@@ -292,6 +292,12 @@ if CRM_LOGIN_PROXY_COUNT:
 CRM_ANALYTICS_MIN_CUSTOMERS = env.int("CRM_ANALYTICS_MIN_CUSTOMERS", default=500)
 # The churn and spend models are fitted on a random sample of at most this many customers.
 CRM_ANALYTICS_FIT_SAMPLE = env.int("CRM_ANALYTICS_FIT_SAMPLE", default=50_000)
+# Each run backtests its model on this many days before its as-of date (0: no backtest).
+CRM_ANALYTICS_BACKTEST_DAYS = env.int("CRM_ANALYTICS_BACKTEST_DAYS", default=90)
+if CRM_ANALYTICS_BACKTEST_DAYS < 0:
+    raise ImproperlyConfigured(
+        f"CRM_ANALYTICS_BACKTEST_DAYS must be 0 or more, not {CRM_ANALYTICS_BACKTEST_DAYS}."
+    )
 # PostgreSQL work_mem for the run's one pass over the orders, so its sort stays in memory.
 CRM_ANALYTICS_WORK_MEM = env.str("CRM_ANALYTICS_WORK_MEM", default="256MB")
 # Seconds without a sign of life (a heartbeat at every step) after which a queued or running run

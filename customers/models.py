@@ -992,6 +992,12 @@ class AnalyticsRun(models.Model):
         "(customers.dashboard.customer_totals).",
     )
     step_timings = models.JSONField(default=dict, blank=True, help_text="Seconds per step.")
+    backtest = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The model fitted again as of a calibration end and its predictions of the "
+        "days since compared with what happened (customers.analytics.backtest).",
+    )
     progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
     current_step = models.CharField(max_length=50, blank=True)
     error = models.TextField(blank=True)
@@ -1009,7 +1015,7 @@ class AnalyticsRun(models.Model):
         return f"{self.get_model_name_display()} as of {self.as_of} ({self.get_status_display()})"
 
     # The order the steps run in; PostgreSQL's jsonb does not keep the order keys were written in.
-    STEPS = ("aggregate", "reconcile", "rfm", "churn", "spend", "write", "upkeep")
+    STEPS = ("aggregate", "reconcile", "rfm", "churn", "spend", "backtest", "write", "upkeep")
 
     def steps_in_order(self) -> list[tuple[str, float]]:
         """step_timings as (step, seconds) in the order the steps run."""

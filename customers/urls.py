@@ -1,6 +1,6 @@
 from django.urls import path
 
-from customers.views import addresses, customer_list, customers, follow_ups
+from customers.views import addresses, backtest, customer_list, customers, follow_ups
 
 app_name = "customers"
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("<int:pk>/notes/", customers.customer_notes, name="notes"),
     path("notes/<int:note_pk>/pin/", customers.note_pin, name="note_pin"),
     path("notes/<int:note_pk>/done/", customers.note_done, name="note_done"),
+    path("scores/backtest/", backtest.BacktestView.as_view(), name="backtest"),
     path("follow-ups/", follow_ups.FollowUpListView.as_view(), name="follow_ups"),
     path("addresses/pending/", addresses.AddressQueueView.as_view(), name="address_queue"),
     path("addresses/<int:address_pk>/verify/", addresses.address_verify, name="address_verify"),

@@ -82,8 +82,24 @@ def measure_import(count: int, last_name: str) -> dict:
     }
 
 
+def imported_remove() -> None:
+    """Delete the customers the measurement created, with their tags, in plain DELETEs: the
+    ORM's cascade would look for their orders, loyalty accounts and the rest among ten million
+    rows (minutes), and they have none."""
+    from django.db import connection, transaction
+
+    from customers.models import Customer, CustomerTag
+
+    customers = connection.ops.quote_name(Customer._meta.db_table)
+    tags = connection.ops.quote_name(CustomerTag._meta.db_table)
+    chosen = f"SELECT id FROM {customers} WHERE external_id LIKE %s"
+    pattern = EXTERNAL_ID_PREFIX + "%"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {tags} WHERE customer_id IN ({chosen})", [pattern])
+        cursor.execute(f"DELETE FROM {customers} WHERE id IN ({chosen})", [pattern])
+
+
 def measure_import_export(spec: DatasetSpec) -> dict:
-    from customers.models import Customer
 
     started = time.perf_counter()
     export = measure_export()
@@ -94,7 +110,7 @@ def measure_import_export(spec: DatasetSpec) -> dict:
     except ImportError as error:
         create = update = {"status": "unavailable", "error": str(error)}
     finally:
-        Customer.objects.filter(external_id__startswith=EXTERNAL_ID_PREFIX).delete()
+        imported_remove()
     return {
         "status": "succeeded",
         "duration_seconds": round(time.perf_counter() - started, 2),

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets, quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -14,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from core.admin import GuardedChangeListMixin, ReadOnlyAdminMixin
+from customers.analytics.backtest import backtest_context
 from customers.analytics.ops import (
     ACTIVE,
     analytics_run_abandoned,
@@ -106,6 +108,7 @@ class AnalyticsRunAdmin(GuardedChangeListMixin, ReadOnlyAdminMixin, admin.ModelA
                 )
             },
         ),
+        ("Backtest", {"fields": ("backtest_figures",)}),
         ("Timing", {"fields": (("started_at", "finished_at"), "duration", "timings")}),
         ("Error", {"fields": ("error_text",)}),
     )
@@ -156,6 +159,13 @@ class AnalyticsRunAdmin(GuardedChangeListMixin, ReadOnlyAdminMixin, admin.ModelA
         order = {segment.value: index for index, segment in enumerate(Customer.RfmSegment)}
         rows = sorted((run.segment_counts or {}).items(), key=lambda row: order.get(row[0], 99))
         return _table(("Segment", "Customers"), ((name, f"{count:,}") for name, count in rows))
+
+    @admin.display(description="How far to trust the scores")
+    def backtest_figures(self, run):
+        """The backtest's figures, its sentence and the calibration chart and table."""
+        return render_to_string(
+            "customers/partials/backtest.html", backtest_context(run.backtest or {})
+        )
 
     @admin.display(description="Seconds per step")
     def timings(self, run):

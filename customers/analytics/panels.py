@@ -18,6 +18,7 @@ from django.urls import reverse
 
 from core import registry
 from core.visibility import customers_visible_to
+from customers.analytics.backtest import backtest_sentence
 from customers.analytics.vocabulary import FALLBACK_LABEL, SEGMENT_ORDER, Segment
 from customers.models import AnalyticsRun, Customer
 
@@ -225,7 +226,12 @@ def at_risk_card(request: HttpRequest) -> dict:
 
 
 def last_run_card(request: HttpRequest) -> dict:
-    return {"run": latest_run_for(request), "fallback_label": FALLBACK_LABEL}
+    run = latest_run_for(request)
+    return {
+        "run": run,
+        "fallback_label": FALLBACK_LABEL,
+        "backtest_sentence": backtest_sentence(run.backtest) if run else "",
+    }
 
 
 registry.register_panel(

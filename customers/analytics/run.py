@@ -11,6 +11,9 @@ Steps (each timed into AnalyticsRun.step_timings):
    sample of customers when there are many (the estimates of four parameters barely move past a
    few tens of thousands), then p_alive and expected orders are computed for everyone.
 5. spend: the Gamma-Gamma model, for expected spend per order, hence predicted value (CLV).
+   backtest: the churn model fitted again on the history up to a calibration end (by default 90
+   days before the as-of date), its predictions for the days since compared with what happened
+   (customers.analytics.backtest), from the same pass over the orders.
 6. write: the scores go into a temporary table and one UPDATE ... FROM rewrites only the
    customers whose scores changed; customers without a delivered order become "Prospect". The
    searchable copy of the scores (customers.analytics.scores) is rebuilt in the same
@@ -29,7 +32,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from customers.analytics import churn, rfm, spend
+from customers.analytics import backtest, churn, rfm, spend
 from customers.analytics.ops import (
     AnalyticsRunTransitionError,
     analytics_run_create,
@@ -112,12 +115,13 @@ SUMMARY_COLUMNS = (
 )
 
 
-def orders_summarise(as_of: date) -> None:
+def orders_summarise(as_of: date, calibration_end: date | None = None) -> None:
     """One pass over the delivered orders into SUMMARY (a session's temporary table), a
     row per customer with a delivered order: the denormalised stats (all delivered orders, the
     STATS_AGGREGATES columns) and, from the orders placed on or before as_of, the first
     and last purchase day (days since 1970), purchase days, orders, spend, and the spend of the
-    first purchase day.
+    first purchase day. With a ``calibration_end`` (the backtest's), also the last purchase day
+    and purchase days up to it and the purchase days after it, up to as_of (BACKTEST_COLUMNS).
 
     The orders are read once, sorted by customer: a window gives each order its customer's
     first purchase day, then one GROUP BY computes everything else.
@@ -129,13 +133,13 @@ def orders_summarise(as_of: date) -> None:
         if connection.vendor == "sqlite"
         else "(placed_at AT TIME ZONE 'UTC')::date"
     )
-    end = connection.ops.adapt_datetimefield_value(
-        datetime.combine(as_of + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-    )
+    end = _day_end(as_of)
     counted = "FILTER (WHERE o.counted)"  # the orders placed up to as_of
+    # Placed up to the backtest's calibration end (false without one).
+    calibrated = "placed_at < %s" if calibration_end else "1 = 0"
     orders_sql = f"""
         SELECT customer_id, placed_at, total, item_count, {day} AS day,
-               placed_at < %s AS counted,
+               placed_at < %s AS counted, {calibrated} AS calibrated,
                MIN(CASE WHEN placed_at < %s THEN {day} END)
                    OVER (PARTITION BY customer_id) AS first_day
         FROM {orders}
@@ -151,6 +155,16 @@ def orders_summarise(as_of: date) -> None:
             f"CAST(SUM(CASE WHEN o.day = o.first_day THEN o.total ELSE 0 END) {counted} AS FLOAT)"
         ),
     }
+    if calibration_end:
+        columns.update(
+            {
+                "cal_last_day": _epoch_day("MAX(o.day) FILTER (WHERE o.calibrated)"),
+                "cal_purchase_days": "COUNT(DISTINCT o.day) FILTER (WHERE o.calibrated)",
+                "holdout_purchase_days": (
+                    "COUNT(DISTINCT o.day) FILTER (WHERE o.counted AND NOT o.calibrated)"
+                ),
+            }
+        )
     with transaction.atomic(), connection.cursor() as cursor:
         large_work_mem(cursor)
         if connection.vendor == "postgresql":
@@ -161,16 +175,33 @@ def orders_summarise(as_of: date) -> None:
             cursor.execute("SELECT set_config('enable_bitmapscan', 'off', true)")
         SUMMARY.create(
             orders_sql=orders_sql,
-            params=[end, end, Order.Status.DELIVERED.value],
+            params=[
+                end,
+                *([_day_end(calibration_end)] if calibration_end else []),
+                end,
+                Order.Status.DELIVERED.value,
+            ],
             columns=columns,
         )
 
 
-def summaries_read() -> dict[str, np.ndarray]:
-    """SUMMARY's customers with a purchase up to the as-of date, as arrays by column."""
-    rows = SUMMARY.rows(SUMMARY_COLUMNS, where="orders > 0")
-    data = np.array(rows, dtype=float).reshape(-1, len(SUMMARY_COLUMNS))
-    return {name: data[:, index] for index, name in enumerate(SUMMARY_COLUMNS)}
+BACKTEST_COLUMNS = ("cal_last_day", "cal_purchase_days", "holdout_purchase_days")
+
+
+def _day_end(day: date):
+    """The first moment after ``day`` (UTC), as the database takes it."""
+    return connection.ops.adapt_datetimefield_value(
+        datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    )
+
+
+def summaries_read(*, backtest: bool = False) -> dict[str, np.ndarray]:
+    """SUMMARY's customers with a purchase up to the as-of date, as arrays by column (with the
+    backtest's, when the summary has them)."""
+    names = SUMMARY_COLUMNS + (BACKTEST_COLUMNS if backtest else ())
+    rows = SUMMARY.rows(names, where="orders > 0")
+    data = np.array(rows, dtype=float).reshape(-1, len(names))
+    return {name: data[:, index] for index, name in enumerate(names)}
 
 
 def stats_reconcile() -> int:
@@ -337,12 +368,22 @@ class _Steps:
 
 
 def analytics_run(
-    *, as_of: date | None = None, model: str = DEFAULT_MODEL, run: AnalyticsRun | None = None
+    *,
+    as_of: date | None = None,
+    model: str = DEFAULT_MODEL,
+    run: AnalyticsRun | None = None,
+    backtest_days: int | None = None,
 ) -> AnalyticsRun:
     """Score every customer as of a date (default today) and record the run: ``run``, a queued
-    one, or a new one. Safe to run twice; two runs at once cannot interleave (the second is
-    recorded as skipped and raises AnalyticsAlreadyRunning). A run that starts fails the runs
-    whose worker died (analytics_run_abandoned) and says so on them."""
+    one, or a new one. Then backtest the model on the last ``backtest_days`` days
+    (customers.analytics.backtest; default ``CRM_ANALYTICS_BACKTEST_DAYS``, 0 for none). Safe to
+    run twice; two runs at once cannot interleave (the second is recorded as skipped and raises
+    AnalyticsAlreadyRunning). A run that starts fails the runs whose worker died
+    (analytics_run_abandoned) and says so on them."""
+    if backtest_days is None:
+        backtest_days = settings.CRM_ANALYTICS_BACKTEST_DAYS
+    if backtest_days < 0:
+        raise ValueError(f"backtest_days must be 0 or more, not {backtest_days}.")
     if run is None:
         run = analytics_run_create(as_of=as_of, model=model)
     as_of, model = as_of or run.as_of, run.model_name
@@ -358,14 +399,20 @@ def analytics_run(
     try:
         analytics_runs_abandoned_fail(successor=run)
         analytics_run_transition(
-            run, to=AnalyticsRun.Status.RUNNING, as_of=as_of, step_timings={}, progress=0, error=""
+            run,
+            to=AnalyticsRun.Status.RUNNING,
+            as_of=as_of,
+            step_timings={},
+            progress=0,
+            error="",
+            backtest={},
         )
     except Exception:
         _lock_release()
         raise
     started = time.perf_counter()
     try:
-        _score(run, as_of, model, _Steps(run, total=6))
+        _score(run, as_of, model, backtest_days, _Steps(run, total=7 if backtest_days else 6))
     except Exception as error:
         _finish(run, AnalyticsRun.Status.FAILED, error=f"{error.__class__.__name__}: {error}")
         raise
@@ -388,6 +435,7 @@ RECORDED_FIELDS = (
     "segment_counts",
     "customer_totals",
     "step_timings",
+    "backtest",
     "progress",
     "current_step",
     "duration_seconds",
@@ -410,11 +458,12 @@ def _record_counts(run: AnalyticsRun) -> None:
     run.segment_counts = rfm_segment_tally()
 
 
-def _score(run: AnalyticsRun, as_of: date, model: str, step: _Steps) -> None:
+def _score(run: AnalyticsRun, as_of: date, model: str, backtest_days: int, step: _Steps) -> None:
+    calibration_end = backtest.calibration_end_of(as_of, backtest_days) if backtest_days else None
     try:
         with step("aggregate"):
-            orders_summarise(as_of)
-            data = summaries_read()
+            orders_summarise(as_of, calibration_end)
+            data = summaries_read(backtest=bool(backtest_days))
         with step("reconcile"):
             run.drift_count = stats_reconcile()
     finally:
@@ -427,7 +476,20 @@ def _score(run: AnalyticsRun, as_of: date, model: str, step: _Steps) -> None:
     repeat_mean = np.where(x > 0, (spend_total - data["first_value"]) / np.maximum(x, 1), 0.0)
     run.customers_with_orders = len(x)
 
+    def backtest_step() -> None:
+        if backtest_days:
+            with step("backtest"):
+                run.backtest = backtest.backtest(
+                    model=model,
+                    data=data,
+                    as_of=as_of,
+                    holdout_days=backtest_days,
+                    minimum=settings.CRM_ANALYTICS_MIN_CUSTOMERS,
+                    sample_size=settings.CRM_ANALYTICS_FIT_SAMPLE,
+                )
+
     if not len(x):
+        backtest_step()
         with step("write"):
             write_scores([], {name: np.array([]) for name, _ in SCORE_COLUMNS}, timezone.now())
             _record_counts(run)
@@ -477,6 +539,8 @@ def _score(run: AnalyticsRun, as_of: date, model: str, step: _Steps) -> None:
         # Rounded to what staff see (whole percent, currency units), so a night that moves a
         # score by less than that leaves the row alone.
         clv = np.round(np.maximum(orders_year * per_order, 0), 0)
+
+    backtest_step()
 
     with step("write"):
         alive = np.clip(alive, 0.0, 1.0)

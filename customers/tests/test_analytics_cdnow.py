@@ -4,50 +4,17 @@ The orders go in as a shop's history would (customers and orders in bulk, then t
 the nightly run scores as of the end of the 39-week calibration period, 1997-09-30.
 """
 
-import csv
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from pathlib import Path
+from datetime import date
 
 import numpy as np
 import pytest
 
 from customers.analytics.run import analytics_run
-from customers.models import Customer, Order
-from customers.services import orders_bulk_sync
+from customers.models import Customer
 
-# A copy of the public CDNOW sample kept with the tests (source and licence: data/README.md).
-DATA = Path(__file__).resolve().parent / "data" / "cdnow_sample.csv"
 AS_OF = date(1997, 9, 30)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def cdnow():
-    rows = list(csv.DictReader(DATA.open()))
-    ids = sorted({row["customer_id"] for row in rows}, key=int)
-    customers = Customer.objects.bulk_create(
-        Customer(first_name=f"CDNOW {cid}", external_id=f"CDNOW-{cid}", source="import")
-        for cid in ids
-    )
-    by_id = {customer.external_id: customer for customer in customers}
-    Order.objects.bulk_create(
-        (
-            Order(
-                customer=by_id[f"CDNOW-{row['customer_id']}"],
-                number=f"CDNOW-{index}",
-                status=Order.Status.DELIVERED,
-                placed_at=datetime.fromisoformat(row["order_date"]).replace(hour=12, tzinfo=UTC),
-                total=Decimal(row["amount"]),
-                item_count=int(row["quantity"]),
-            )
-            for index, row in enumerate(rows)
-        ),
-        batch_size=2000,
-    )
-    orders_bulk_sync()
-    return rows
 
 
 def within(value, published, tolerance=0.01):

@@ -42,7 +42,10 @@ def test_a_small_shop_is_scored_with_the_fallback_and_says_so():
     assert "need 500" in run.fallback_reason
     assert run.customers_with_orders == 12
     assert run.customers_scored == 13
-    assert set(run.step_timings) == {"reconcile", "aggregate", "rfm", "churn", "spend", "write"}
+    steps = {"reconcile", "aggregate", "rfm", "churn", "spend", "backtest", "write"}
+    assert set(run.step_timings) == steps
+    assert run.backtest["skipped"].startswith("Only ")  # of the 12, those 90 days ago
+    assert "(the model needs 500)" in run.backtest["skipped"]
     scored = Customer.objects.get(pk=customers[4].pk)
     assert 1 <= scored.rfm_recency <= 5 and scored.rfm_segment
     assert 0 <= scored.churn_risk <= 1
@@ -86,8 +89,8 @@ def test_a_delivery_during_the_pass_over_the_orders_is_not_undone(monkeypatch):
     )
     summarise = analytics.orders_summarise
 
-    def summarise_then_deliver(as_of):
-        summarise(as_of)  # the summary sees two delivered orders...
+    def summarise_then_deliver(as_of, calibration_end=None):
+        summarise(as_of, calibration_end)  # the summary sees two delivered orders...
         services.order_set_status(order=late, status="delivered")  # ...the customer has three
 
     monkeypatch.setattr(analytics, "orders_summarise", summarise_then_deliver)
@@ -204,7 +207,7 @@ def test_a_queued_run_row_is_used_and_completed():
 def test_a_failing_step_marks_the_run_failed(monkeypatch):
     shop(2)
 
-    def broken(as_of):
+    def broken(as_of, calibration_end=None):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(analytics, "orders_summarise", broken)

@@ -3,6 +3,7 @@ import datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from customers.analytics.backtest import backtest_sentence
 from customers.analytics.ops import analytics_run_create
 from customers.analytics.vocabulary import DEFAULT_MODEL, MODELS
 from customers.models import AnalyticsRun
@@ -55,8 +56,17 @@ class Command(BaseCommand):
             default=DEFAULT_MODEL,
             help=f"Churn model: {' or '.join(MODELS)} (default: {DEFAULT_MODEL}).",
         )
+        parser.add_argument(
+            "--backtest-days",
+            dest="backtest_days",
+            type=int,
+            metavar="H",
+            help="Backtest the model on the H days before the as-of date: fit it on the history "
+            "up to then, compare its predictions with what happened (0: no backtest; default: "
+            "CRM_ANALYTICS_BACKTEST_DAYS).",
+        )
 
-    def handle(self, *args, as_of, model, **options):
+    def handle(self, *args, as_of, model, backtest_days=None, **options):
         from customers.analytics.run import (
             AnalyticsAlreadyRunning,
             analytics_run,
@@ -65,10 +75,12 @@ class Command(BaseCommand):
 
         if model not in MODELS:
             raise CommandError(f"Unknown --model {model!r}; choose one of {', '.join(MODELS)}.")
+        if backtest_days is not None and backtest_days < 0:
+            raise CommandError(f"--backtest-days must be 0 or more, not {backtest_days}.")
         as_of_date = _as_of(as_of) if as_of else timezone.localdate()
         run = analytics_run_create(as_of=as_of_date, model=model)
         try:
-            run = analytics_run(as_of=as_of_date, model=model, run=run)
+            run = analytics_run(as_of=as_of_date, model=model, run=run, backtest_days=backtest_days)
         except AnalyticsAlreadyRunning as error:
             raise CommandError(f"Another analytics run is in progress: {error}") from None
         except Exception as error:
@@ -101,6 +113,16 @@ class Command(BaseCommand):
         else:
             write("Fallback used: no")
         write(f"Drift fixed: {run.drift_count} customer(s)")
+        if run.backtest:
+            write(f"Backtest: {backtest_sentence(run.backtest)}")
+            if "mean_absolute_error" in run.backtest:
+                write(
+                    f"  calibrated to {run.backtest['calibration_end']} on "
+                    f"{run.backtest['customers']:,} customers; predicted "
+                    f"{run.backtest['predicted_purchases']:,.2f}, happened "
+                    f"{run.backtest['actual_purchases']:,}; mean absolute error "
+                    f"{run.backtest['mean_absolute_error']:.3f} per customer"
+                )
         write("Seconds per step:")
         for step, seconds in run.steps_in_order():
             write(f"  {step:<24} {_seconds(seconds)}")
