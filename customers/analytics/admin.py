@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from core.admin import GuardedChangeListMixin, ReadOnlyAdminMixin
-from customers.analytics.backtest import backtest_context
+from customers.analytics.backtest_report import backtest_context
 from customers.analytics.ops import (
     ACTIVE,
     analytics_run_abandoned,

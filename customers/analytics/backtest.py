@@ -116,39 +116,3 @@ def backtest(
         "calibration": calibration_groups(predicted, actual),
         "seconds": round(time.perf_counter() - started, 3),
     }
-
-
-def backtest_sentence(figures: dict) -> str:
-    """One sentence for staff: "Last 90 days: predicted 1,204 repeat purchases, 1,312 happened
-    (-8%). Churn risk ranks correctly 71% of the time." (the sign a true minus), or why there
-    is none."""
-    if not figures:
-        return ""
-    if figures.get("skipped"):
-        return f"No backtest: {figures['skipped']}"
-    predicted, actual = figures["predicted_purchases"], figures["actual_purchases"]
-    sentence = (
-        f"Last {figures['holdout_days']} days: predicted {round(predicted):,} repeat purchases, "
-        f"{actual:,} happened"
-    )
-    if actual:
-        sentence += f" ({(predicted - actual) / actual:+.0%})".replace("-", "\u2212")
-    sentence += "."
-    if figures.get("auc_churn") is not None:
-        sentence += f" Churn risk ranks correctly {figures['auc_churn']:.0%} of the time."
-    return sentence
-
-
-def backtest_context(figures: dict) -> dict:
-    """What the backtest's partial (customers/partials/backtest.html) shows: the figures, the
-    sentence and the calibration chart's data (predicted and actual mean per group)."""
-    groups = figures.get("calibration") or []
-    return {
-        "backtest": figures,
-        "backtest_sentence": backtest_sentence(figures),
-        "backtest_chart": {
-            "labels": [f"Group {group['group']}" for group in groups],
-            "predicted": [group["predicted"] for group in groups],
-            "actual": [group["actual"] for group in groups],
-        },
-    }

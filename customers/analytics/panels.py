@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from core import registry
 from core.visibility import customers_visible_to
-from customers.analytics.backtest import backtest_sentence
+from customers.analytics.backtest_report import backtest_sentence
 from customers.analytics.vocabulary import FALLBACK_LABEL, SEGMENT_ORDER, Segment
 from customers.models import AnalyticsRun, Customer
 

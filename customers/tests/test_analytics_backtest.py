@@ -15,7 +15,8 @@ import pytest
 from django.core.management import call_command
 from scipy.special import hyp2f1
 
-from customers.analytics.backtest import auc, backtest_sentence, calibration_groups
+from customers.analytics.backtest import auc, calibration_groups
+from customers.analytics.backtest_report import backtest_sentence
 from customers.analytics.run import analytics_run
 from customers.models import AnalyticsRun
 

@@ -4,7 +4,7 @@
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.views.generic import TemplateView
 
-from customers.analytics.backtest import backtest_context
+from customers.analytics.backtest_report import backtest_context
 from customers.analytics.panels import latest_run_for
 
 

@@ -3,7 +3,7 @@ import datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from customers.analytics.backtest import backtest_sentence
+from customers.analytics.backtest_report import backtest_sentence
 from customers.analytics.ops import analytics_run_create
 from customers.analytics.vocabulary import DEFAULT_MODEL, MODELS
 from customers.models import AnalyticsRun
