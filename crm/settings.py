@@ -375,7 +375,7 @@ from core.exports.formats import EXPORT_FORMATS  # noqa: E402, F401 - tablib onl
 # A file with more rows than this is imported by a Celery job (core/jobs/), in batches of
 # CRM_IMPORT_JOB_BATCH rows inside one transaction.
 CRM_IMPORT_JOB_THRESHOLD = env.int("CRM_IMPORT_JOB_THRESHOLD", default=5000)
-CRM_IMPORT_JOB_BATCH = env.int("CRM_IMPORT_JOB_BATCH", default=1000)
+CRM_IMPORT_JOB_BATCH = env.int("CRM_IMPORT_JOB_BATCH", default=2000)
 if CRM_IMPORT_JOB_THRESHOLD < 0:
     raise ImproperlyConfigured(
         f"CRM_IMPORT_JOB_THRESHOLD must be 0 or more, not {CRM_IMPORT_JOB_THRESHOLD}."

@@ -4,6 +4,7 @@ Windows-1252; comma, semicolon or tab; quoted fields holding line breaks."""
 import codecs
 import csv
 import io
+from collections.abc import Iterator
 
 import tablib
 from django.conf import settings
@@ -78,15 +79,15 @@ def sniff_delimiter(text: str) -> str:
     return best if counts[best] or len(header) > 1 else ","
 
 
-def read_csv(data: bytes, encoding: str = "") -> tablib.Dataset:
-    """A dataset of the file's rows under its trimmed header. Blank lines are left out; a short
-    row is filled with blanks. Raises ImportFileError with the row number (the file's header
-    is row 1, as a spreadsheet shows it) for what cannot be read."""
+def csv_records(data: bytes, encoding: str = "") -> Iterator[list[str]]:
+    """The file's header (trimmed), then its rows one at a time, as ``read_csv`` reads them:
+    blank lines left out, a short row filled with blanks. Raises ImportFileError with the row
+    number (the header is row 1, as a spreadsheet shows it) for what cannot be read, when that
+    row is reached."""
     text = decode(data, encoding)
     limit = settings.CRM_IMPORT_MAX_FIELD_LENGTH
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text))
     csv.field_size_limit(max(limit, 1))
-    dataset = tablib.Dataset()
     headers: list[str] | None = None
     row_number = 0
     try:
@@ -97,7 +98,7 @@ def read_csv(data: bytes, encoding: str = "") -> tablib.Dataset:
             if headers is None:
                 headers = [cell.strip() for cell in cells]
                 _check_headers(headers)
-                dataset.headers = headers
+                yield headers
                 continue
             if len(cells) > len(headers):
                 extra = [cell for cell in cells[len(headers) :] if cell.strip()]
@@ -107,7 +108,7 @@ def read_csv(data: bytes, encoding: str = "") -> tablib.Dataset:
                         f"{len(headers)} columns. Check the delimiter and the quotes."
                     )
                 cells = cells[: len(headers)]
-            dataset.append([*cells, *([""] * (len(headers) - len(cells)))])
+            yield [*cells, *([""] * (len(headers) - len(cells)))]
     except csv.Error as error:
         if "field larger than field limit" in str(error):
             raise ImportFileError(
@@ -118,6 +119,14 @@ def read_csv(data: bytes, encoding: str = "") -> tablib.Dataset:
         ) from error
     if headers is None:
         raise ImportFileError("The file is empty.")
+
+
+def read_csv(data: bytes, encoding: str = "") -> tablib.Dataset:
+    """A dataset of the file's rows under its trimmed header (``csv_records``)."""
+    records = csv_records(data, encoding)
+    dataset = tablib.Dataset(headers=next(records))
+    for row in records:
+        dataset.append(row)
     if not len(dataset):
         raise ImportFileError("The file has a header row but no data rows.")
     return dataset

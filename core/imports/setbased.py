@@ -16,7 +16,9 @@ A resource opts in by mixing ``SetBasedImportMixin`` in before ``CrmResource`` a
 """
 
 import functools
+import itertools
 
+import tablib
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connections, models, router, transaction
 from django.db.models.base import ModelState
@@ -41,18 +43,49 @@ class SetBasedImportMixin:
         rollback_on_validation_errors=True,
         **kwargs,
     ):
+        return self.import_rows(
+            dataset.headers,
+            dataset,
+            total=len(dataset),
+            dry_run=dry_run,
+            raise_errors=raise_errors,
+            rollback_on_validation_errors=rollback_on_validation_errors,
+            user=kwargs.get("user"),
+        )
+
+    def import_rows(
+        self,
+        headers,
+        rows,
+        *,
+        total: int | None = None,
+        dry_run: bool = False,
+        raise_errors: bool = False,
+        rollback_on_validation_errors: bool = True,
+        user=None,
+        on_batch=None,
+    ):
+        """Import ``rows`` (lists of values in the order of ``headers``; any iterable, read a
+        batch at a time) in one transaction, rolled back on a dry run, an error, or a refused
+        row unless ``rollback_on_validation_errors`` is False. Returns the library's Result.
+
+        With ``on_batch``, each batch's rows are reported in a Result of their own, handed to
+        ``on_batch(rows_done, batch_result)`` and then let go; the Result returned has the
+        totals only. Memory then stays that of one batch, whatever the number of rows (import
+        jobs: core/jobs/services.py)."""
         self._reset()
-        self.import_user = kwargs.get("user")
+        self.import_user = user
         result = self.get_result_class()()
         result.diff_headers = self.get_diff_headers()
-        result.total_rows = len(dataset)
+        result.total_rows = total or 0
+        heading = tablib.Dataset(headers=list(headers or ()))
         try:
-            self.before_import(dataset)
+            self.before_import(heading)
         except Exception as error:  # noqa: BLE001 - the library reports the file's problem so
             self.handle_import_error(result, error, raise_errors)
             return result
-        result.add_dataset_headers(dataset.headers)
-        headers = list(dataset.headers)
+        result.add_dataset_headers(heading.headers)
+        headers = list(heading.headers)
         fields = [
             field
             for field in self.get_import_fields()
@@ -63,18 +96,35 @@ class SetBasedImportMixin:
         ]
         size = self._meta.batch_size or 1000
         using = router.db_for_write(self._meta.model)
+        refused = failed = False
+        done = 0
+        rows = iter(rows)
         with transaction.atomic(using=using):
             try:
-                for start in range(0, len(dataset), size):
-                    rows = [
-                        dict(zip(headers, map(unquote, values), strict=False))
-                        for values in dataset[start : start + size]
-                    ]
-                    self.import_batch(rows, start + 1, fields, result, raise_errors)
+                while batch := list(itertools.islice(rows, size)):
+                    target = result if on_batch is None else self.get_result_class()()
+                    self.import_batch(
+                        [
+                            dict(zip(headers, map(unquote, values), strict=False))
+                            for values in batch
+                        ],
+                        done + 1,
+                        fields,
+                        target,
+                        raise_errors,
+                    )
+                    done += len(batch)
+                    refused |= target.has_validation_errors()
+                    failed |= target.has_errors()
+                    if on_batch is not None:
+                        for kind, count in target.totals.items():
+                            result.totals[kind] += count
+                        on_batch(done, target)
             except DatabaseError as error:  # a batch's statements fail together, not a row
                 self.handle_import_error(result, error, raise_errors)
-            refused = rollback_on_validation_errors and result.has_validation_errors()
-            if dry_run or refused or result.has_errors():
+                failed = True
+            result.total_rows = total or done
+            if dry_run or failed or (rollback_on_validation_errors and refused):
                 transaction.set_rollback(True, using=using)
         return result
 

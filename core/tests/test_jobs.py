@@ -254,3 +254,70 @@ def test_job_admin_needs_view_permission(client_with_perms):
     )
 
     assert response.status_code in (403, 404)
+
+
+# Customers: the set-based resource, its file read a batch at a time ---------------------------
+
+CUSTOMERS = "customers.resources.CustomerResource"
+
+
+def customer_file(rows: list[str]) -> bytes:
+    return ("external_id,first_name,email\r\n" + "".join(f"{row}\r\n" for row in rows)).encode()
+
+
+def customer_job(user, rows) -> ImportJob:
+    return ImportJob.objects.create(
+        created_by=user, file_name="customers.csv", data=customer_file(rows), resource=CUSTOMERS
+    )
+
+
+def test_a_customers_job_reads_its_file_a_batch_at_a_time(user, monkeypatch):
+    from customers.models import Customer
+
+    job = customer_job(user, [f"C{n},Name {n},c{n}@example.com" for n in range(5)])
+    reported = []
+    original_set = cache.set
+
+    def recording_set(key, value, *args, **kwargs):
+        if key == progress_key(job.pk):
+            reported.append((value, Customer.objects.count()))
+        return original_set(key, value, *args, **kwargs)
+
+    monkeypatch.setattr(cache, "set", recording_set)
+
+    job = import_job_run(job_id=job.pk)
+
+    assert job.status == ImportJob.Status.SUCCEEDED, job.errors
+    assert (job.rows_total, job.rows_done, job.rows_new) == (5, 5, 5)
+    # Batches of CRM_IMPORT_JOB_BATCH (2) rows, each written before the next is read.
+    assert reported == [(2, 2), (4, 4), (5, 5)]
+    assert Customer.objects.get(external_id="C3").source == Customer.Source.IMPORT
+
+
+def test_a_customers_job_names_a_repeat_batches_apart_and_imports_nothing(user):
+    from customers.models import Customer
+
+    rows = [f"C{n},Name {n},c{n}@example.com" for n in range(5)] + ["C9,Again,C1@Example.com"]
+
+    job = import_job_run(job_id=customer_job(user, rows).pk)
+
+    assert job.status == ImportJob.Status.FAILED and not Customer.objects.exists()
+    assert job.errors == [
+        {
+            "row": 7,
+            "column": "email",
+            "message": "'c1@example.com' is the same record as row 3",
+        }
+    ]
+
+
+def test_a_customers_job_with_an_unknown_resource_or_unreadable_file_fails_with_why(user):
+    unknown = ImportJob.objects.create(
+        created_by=user, file_name="x.csv", data=b"a\r\n1\r\n", resource="customers.Nothing"
+    )
+    empty = customer_job(user, [])
+    empty.data = b""
+    empty.save()
+
+    assert import_job_run(job_id=unknown.pk).error.startswith("The file cannot be read")
+    assert import_job_run(job_id=empty.pk).error == "The file cannot be read: The file is empty."

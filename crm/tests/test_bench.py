@@ -443,6 +443,7 @@ def test_import_export_budgets_judge_export_create_and_update_rates():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_import_export_measurement_exports_creates_updates_and_leaves_the_data_set():
+    from core.models import ImportJob
     from crm.bench.import_export import measure_import_export
 
     build_dataset(TINY)
@@ -455,3 +456,5 @@ def test_import_export_measurement_exports_creates_updates_and_leaves_the_data_s
     assert created["errors"] == 0 and created["totals"]["new"] == TINY.customers // 10
     assert updated["errors"] == 0 and updated["totals"]["update"] == TINY.customers // 10
     assert Customer.objects.count() == TINY.customers  # the data set left as it was
+    assert created["status"] == updated["status"] == "succeeded"
+    assert not ImportJob.objects.exists()
