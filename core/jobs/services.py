@@ -144,150 +144,125 @@ def _finish(job: ImportJob, *, status: str, **fields) -> None:
     cache.delete(progress_key(job.pk))
 
 
+class _Tally:
+    """What a job's batches did, as they report it: rows done, the counts, the errors (the
+    first ERRORS_KEPT kept) and their number. Publishes the rows done to the cache."""
+
+    def __init__(self, job: ImportJob):
+        self.job = job
+        self.done = 0
+        self.totals = {"new": 0, "update": 0, "skip": 0}
+        self.errors: list[dict] = []
+        self.error_count = 0
+
+    def batch(self, done: int, result, offset: int = 0) -> None:
+        """A batch's result (its rows numbered from ``offset`` + 1), ``done`` rows in all."""
+        found = _result_errors(result, offset)
+        self.error_count += len(found)
+        self.errors += found[: ERRORS_KEPT - len(self.errors)]
+        for kind in self.totals:
+            self.totals[kind] += result.totals.get(kind, 0)
+        self.done = done
+        cache.set(progress_key(self.job.pk), done, timeout=24 * 60 * 60)
+
+
 def import_job_run(*, job_id: int) -> ImportJob | None:
     """Import the job's file, ``CRM_IMPORT_JOB_BATCH`` rows at a time, all batches in one
     transaction. Any refused row or error rolls everything back and fails the job with the
     errors; nothing is written. Safe to run twice: a finished job is left as it is, a job left
     running by a dead worker starts again from its first row. Returns the job, or None when
-    there was nothing to do."""
+    there was nothing to do.
+
+    A CSV file into a set-based resource (customers: core/imports/setbased.py) is read as it is
+    imported, in one ``import_rows`` call: memory stays that of a batch (the file's bytes
+    aside), and a row repeating one thousands of rows earlier is still named. Other files are
+    read whole and imported a batch at a time through the library."""
     job = _claim(job_id)
     if job is None:
         return None
     try:
-        streamed = issubclass(resource_class(job.resource), SetBasedImportMixin)
-    except ImportJobError as error:
-        _finish(job, status=ImportJob.Status.FAILED, error=f"The file cannot be read: {error}")
-        return job
-    if streamed and job.input_format == "csv":
-        return _run_streamed(job)
-    try:
-        dataset = dataset_load(job)
         resource = resource_class(job.resource)()
+        if isinstance(resource, SetBasedImportMixin) and job.input_format == "csv":
+            import_all = _streamed(job, resource)
+        else:
+            import_all = _batched(job, resource)
     except Exception as error:  # noqa: BLE001 - any unreadable file fails the job with why
         _finish(job, status=ImportJob.Status.FAILED, error=f"The file cannot be read: {error}")
         return job
+    job.save(update_fields=["rows_total"])
+    tally = _Tally(job)
+    try:
+        with transaction.atomic():
+            import_all(tally)
+            if tally.error_count:
+                raise _RowsRefused
+    except _RowsRefused:
+        _finish(
+            job,
+            status=ImportJob.Status.FAILED,
+            rows_done=0,
+            errors=tally.errors,
+            error_count=tally.error_count,
+            error=f"{tally.error_count} error(s): nothing was imported.",
+        )
+        return job
+    except Exception as error:  # noqa: BLE001 - rolled back; the job says why
+        _finish(
+            job,
+            status=ImportJob.Status.FAILED,
+            rows_done=0,
+            errors=tally.errors,
+            error_count=max(tally.error_count, 1),
+            error=f"Stopped after {tally.done:,} rows, nothing was imported: {error}",
+        )
+        return job
+    _finish(
+        job,
+        status=ImportJob.Status.SUCCEEDED,
+        rows_done=tally.done,
+        rows_new=tally.totals["new"],
+        rows_updated=tally.totals["update"],
+        rows_unchanged=tally.totals["skip"],
+        error="",
+    )
+    return job
+
+
+def _batched(job: ImportJob, resource):
+    """The whole file read, then imported CRM_IMPORT_JOB_BATCH rows an ``import_data`` call."""
+    dataset = dataset_load(job)
     job.rows_total = len(dataset)
-    job.save(update_fields=["rows_total"])
     batch_size = settings.CRM_IMPORT_JOB_BATCH
-    totals = {"new": 0, "update": 0, "skip": 0}
-    errors: list[dict] = []
-    error_count = 0
-    done = 0
-    try:
-        with transaction.atomic():
-            for start in range(0, len(dataset), batch_size):
-                rows = dataset[start : start + batch_size]
-                batch = tablib.Dataset(*rows, headers=dataset.headers)
-                result = resource.import_data(
-                    batch, dry_run=False, raise_errors=False, use_transactions=False
-                )
-                found = _result_errors(result, start)
-                error_count += len(found)
-                errors += found[: ERRORS_KEPT - len(errors)]
-                for kind in totals:
-                    totals[kind] += result.totals.get(kind, 0)
-                done += len(batch)
-                cache.set(progress_key(job.pk), done, timeout=24 * 60 * 60)
-            if error_count:
-                raise _RowsRefused
-    except _RowsRefused:
-        _finish(
-            job,
-            status=ImportJob.Status.FAILED,
-            rows_done=0,
-            errors=errors,
-            error_count=error_count,
-            error=f"{error_count} error(s): nothing was imported.",
-        )
-        return job
-    except Exception as error:  # noqa: BLE001 - rolled back; the job says why
-        _finish(
-            job,
-            status=ImportJob.Status.FAILED,
-            rows_done=0,
-            errors=errors,
-            error_count=max(error_count, 1),
-            error=f"Stopped after {done:,} rows, nothing was imported: {error}",
-        )
-        return job
-    _finish(
-        job,
-        status=ImportJob.Status.SUCCEEDED,
-        rows_done=done,
-        rows_new=totals["new"],
-        rows_updated=totals["update"],
-        rows_unchanged=totals["skip"],
-        error="",
-    )
-    return job
 
-
-def _run_streamed(job: ImportJob) -> ImportJob:
-    """A CSV file into a set-based resource (customers): its rows read as they are imported, a
-    batch at a time, in one ``import_rows`` call in one transaction, so memory stays that of a
-    batch (the file's bytes aside) and a row repeating one thousands of rows earlier is still
-    named. All or nothing, as the batched path above."""
-    data = bytes(job.data)
-    try:
-        job.rows_total = sum(1 for _ in csv_records(data, job.encoding)) - 1
-        records = csv_records(data, job.encoding)
-        headers = next(records)
-    except Exception as error:  # noqa: BLE001 - any unreadable file fails the job with why
-        _finish(job, status=ImportJob.Status.FAILED, error=f"The file cannot be read: {error}")
-        return job
-    job.save(update_fields=["rows_total"])
-    errors: list[dict] = []
-    counted = {"errors": 0, "done": 0}
-
-    def on_batch(done: int, batch) -> None:
-        found = _result_errors(batch, 0)
-        counted["errors"] += len(found)
-        errors.extend(found[: ERRORS_KEPT - len(errors)])
-        counted["done"] = done
-        cache.set(progress_key(job.pk), done, timeout=24 * 60 * 60)
-
-    resource = resource_class(job.resource)()
-    resource._meta.batch_size = settings.CRM_IMPORT_JOB_BATCH
-    try:
-        with transaction.atomic():
-            result = resource.import_rows(
-                headers, records, total=job.rows_total, user=job.created_by, on_batch=on_batch
+    def import_all(tally: _Tally) -> None:
+        for start in range(0, len(dataset), batch_size):
+            batch = tablib.Dataset(*dataset[start : start + batch_size], headers=dataset.headers)
+            result = resource.import_data(
+                batch, dry_run=False, raise_errors=False, use_transactions=False
             )
-            for error in result.base_errors:  # the file as a whole, or a batch's statements
-                errors.insert(0, {"row": None, "column": "", "message": str(error.error)})
-                counted["errors"] += 1
-            if counted["errors"]:
-                raise _RowsRefused
-    except _RowsRefused:
-        _finish(
-            job,
-            status=ImportJob.Status.FAILED,
-            rows_done=0,
-            errors=errors,
-            error_count=counted["errors"],
-            error=f"{counted['errors']} error(s): nothing was imported.",
+            tally.batch(start + len(batch), result, offset=start)
+
+    return import_all
+
+
+def _streamed(job: ImportJob, resource):
+    """The file read a batch at a time by the resource's ``import_rows``."""
+    data = bytes(job.data)
+    job.rows_total = sum(1 for _ in csv_records(data, job.encoding)) - 1
+    records = csv_records(data, job.encoding)
+    headers = next(records)
+    resource._meta.batch_size = settings.CRM_IMPORT_JOB_BATCH
+
+    def import_all(tally: _Tally) -> None:
+        result = resource.import_rows(
+            headers, records, total=job.rows_total, user=job.created_by, on_batch=tally.batch
         )
-        return job
-    except Exception as error:  # noqa: BLE001 - rolled back; the job says why
-        _finish(
-            job,
-            status=ImportJob.Status.FAILED,
-            rows_done=0,
-            errors=errors,
-            error_count=max(counted["errors"], 1),
-            error=f"Stopped after {counted['done']:,} rows, nothing was imported: {error}",
-        )
-        return job
-    _finish(
-        job,
-        status=ImportJob.Status.SUCCEEDED,
-        rows_done=counted["done"],
-        rows_new=result.totals.get("new", 0),
-        rows_updated=result.totals.get("update", 0),
-        rows_unchanged=result.totals.get("skip", 0),
-        error="",
-    )
-    return job
+        # Errors of the file as a whole, or of a batch's statements, belong to no row.
+        for error in result.base_errors:
+            tally.errors.insert(0, {"row": None, "column": "", "message": str(error.error)})
+            tally.error_count += 1
+
+    return import_all
 
 
 def import_job_retry(*, job: ImportJob) -> bool:
