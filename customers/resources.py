@@ -66,6 +66,7 @@ class CustomerResource(SetBasedImportMixin, CrmResource):
     (core/imports/setbased.py)."""
 
     column_aliases = SHOPIFY_COLUMNS
+    unique_keys = ("external_id", "email")
 
     tags = fields.Field(column_name="tags", widget=crm_widgets.ListWidget())
     note = fields.Field(column_name="note")
@@ -208,17 +209,19 @@ class CustomerResource(SetBasedImportMixin, CrmResource):
             values = [value for value in wanted[key] if (key, value) not in found]
             if not values:
                 continue
+            # Oldest first: a phone number several customers share finds the first of them.
             query = (
                 Customer.objects.alias(email_lower=Lower("email"))
                 .filter(condition(values))
-                .order_by()
+                .order_by("pk")
             )
             for customer in query:
                 if customer.phone:  # checked once, not again by each comparison
                     checked = crm_widgets.CheckedPhoneNumber()
                     checked.merge_from(customer.phone)
                     customer.phone = checked
-                found.update((pair, customer) for pair in self._keys(customer))
+                for pair in self._keys(customer):
+                    found.setdefault(pair, customer)
         # What each found customer has, in one query each: their tags, notes, default address.
         customers = {customer.pk: customer for customer in found.values()}
         has = {pk: {"tags": set(), "notes": set(), "address": None} for pk in customers}

@@ -69,10 +69,17 @@ def copy_csv(sql: str, params, headers: list[str], using: str = "default") -> It
     connection = connections[using]
     with connection.cursor() as cursor:
         # COPY takes no bound parameters: they are written into the statement, quoted.
-        statement = ClientCursor(connection.connection).mogrify(sql, params) if params else sql
+        statement = sql
+        if params:
+            with ClientCursor(connection.connection) as quoting:
+                statement = quoting.mogrify(sql, params)
         buffer = bytearray()
         copy = f"COPY ({statement}) TO STDOUT (FORMAT csv)"
-        with logged(connection, copy), cursor.cursor.copy(copy) as out:
+        with (
+            connection.wrap_database_errors,
+            logged(connection, copy),
+            cursor.cursor.copy(copy) as out,
+        ):
             for block in out:
                 buffer += block
                 if len(buffer) >= COPY_BUFFER_BYTES:

@@ -33,6 +33,9 @@ from core.sql import logged
 class SetBasedImportMixin:
     """``import_data`` in batches, set-based (see the module's docstring)."""
 
+    # The natural keys no two records share (a phone number may be shared: not one of them).
+    unique_keys: tuple[str, ...] = ()
+
     def import_data(
         self,
         dataset,
@@ -185,6 +188,7 @@ class SetBasedImportMixin:
             row_result = self.get_row_result_class()()
             found = next((existing[key] for key in row_keys if key in existing), None)
             problems.update(self.duplicate_problems(row_keys, found, number))
+            problems.update(self.conflicting_keys(row_keys, existing))
             instance = instance_copy(template if found is None else found)
             before = None if found is None else [getattr(found, name) for name in names]
             for name, value in values.items():
@@ -224,6 +228,26 @@ class SetBasedImportMixin:
         for row_result, instance in done:
             row_result.instance = instance
             row_result.object_id = instance.pk
+
+    def conflicting_keys(self, row_keys, existing) -> dict:
+        """A row whose unique keys (``unique_keys``) find two different records (its external ID
+        one customer, its email another) is refused on the later key: updating the first would
+        take the second's key."""
+        first = None
+        for key in row_keys:
+            record = existing.get(key) if key[0] in self.unique_keys else None
+            if record is None:
+                continue
+            if first is None:
+                first = (key, record)
+            elif record.pk != first[1].pk:
+                return {
+                    key[0]: [
+                        f"'{key[1]}' belongs to another record than {first[0][0]} "
+                        f"'{first[0][1]}' of the same row"
+                    ]
+                }
+        return {}
 
     def duplicate_problems(self, row_keys, found, number: int) -> dict:
         """A row naming the same record as an earlier row of the file (by a key, or by the
@@ -286,6 +310,14 @@ def value_preparer(field, connection):
     return lambda value: field.get_db_prep_save(value, connection)
 
 
+def _own_copies(values: dict) -> dict:
+    """``values`` with each dict or list copied, so instances never share one."""
+    return {
+        name: value.copy() if isinstance(value, dict | list) else value
+        for name, value in values.items()
+    }
+
+
 def copy_insert(model, instances: list, names: list[str], constant: dict) -> None:
     """Insert new instances with ``COPY`` (PostgreSQL): their keys drawn from the table's
     sequence first, ``names`` read from each instance, every other column from ``constant``
@@ -293,7 +325,7 @@ def copy_insert(model, instances: list, names: list[str], constant: dict) -> Non
     connection = connections[router.db_for_write(model)]
     if connection.vendor != "postgresql":
         for instance in instances:
-            instance.__dict__.update(constant)
+            instance.__dict__.update(_own_copies(constant))
         model.objects.bulk_create(instances)
         return
     meta = model._meta
@@ -314,9 +346,14 @@ def copy_insert(model, instances: list, names: list[str], constant: dict) -> Non
         )
         for instance, (pk,) in zip(instances, cursor.fetchall(), strict=True):
             instance.pk = pk
-            instance.__dict__.update(constant)
+            instance.__dict__.update(_own_copies(constant))
         copy = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
-        with logged(connection, copy), cursor.cursor.copy(copy) as out:
+        # psycopg's own errors, as Django's (DatabaseError, IntegrityError…), as execute() does.
+        with (
+            connection.wrap_database_errors,
+            logged(connection, copy),
+            cursor.cursor.copy(copy) as out,
+        ):
             for instance in instances:
                 out.write_row(
                     [

@@ -16,7 +16,7 @@ from django.utils.module_loading import import_string
 from import_export.formats import base_formats
 from import_export.resources import Resource
 
-from core.imports.reading import csv_records
+from core.imports.reading import ImportFileError, csv_records
 from core.imports.setbased import SetBasedImportMixin
 from core.models import ImportJob
 
@@ -182,7 +182,7 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
         return None
     try:
         resource = resource_class(job.resource)()
-        if isinstance(resource, SetBasedImportMixin) and job.input_format == "csv":
+        if isinstance(resource, SetBasedImportMixin):
             import_all = _streamed(job, resource)
         else:
             import_all = _batched(job, resource)
@@ -246,11 +246,18 @@ def _batched(job: ImportJob, resource):
 
 
 def _streamed(job: ImportJob, resource):
-    """The file read a batch at a time by the resource's ``import_rows``."""
-    data = bytes(job.data)
-    job.rows_total = sum(1 for _ in csv_records(data, job.encoding)) - 1
-    records = csv_records(data, job.encoding)
-    headers = next(records)
+    """The file imported by the resource's ``import_rows`` in one call: a CSV file read a batch
+    at a time as it is imported, another read whole first."""
+    if job.input_format == "csv":
+        data = bytes(job.data)
+        job.rows_total = sum(1 for _ in csv_records(data, job.encoding)) - 1
+        records = csv_records(data, job.encoding)
+        headers = next(records)
+    else:
+        dataset = dataset_load(job)
+        job.rows_total, headers, records = len(dataset), dataset.headers, iter(dataset)
+    if not job.rows_total:
+        raise ImportFileError("The file has a header row but no data rows.")
     resource._meta.batch_size = settings.CRM_IMPORT_JOB_BATCH
 
     def import_all(tally: _Tally) -> None:
@@ -261,6 +268,7 @@ def _streamed(job: ImportJob, resource):
         for error in result.base_errors:
             tally.errors.insert(0, {"row": None, "column": "", "message": str(error.error)})
             tally.error_count += 1
+        del tally.errors[ERRORS_KEPT:]
 
     return import_all
 

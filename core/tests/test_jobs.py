@@ -321,3 +321,10 @@ def test_a_customers_job_with_an_unknown_resource_or_unreadable_file_fails_with_
 
     assert import_job_run(job_id=unknown.pk).error.startswith("The file cannot be read")
     assert import_job_run(job_id=empty.pk).error == "The file cannot be read: The file is empty."
+
+
+def test_a_customers_job_with_a_header_and_no_rows_fails_with_why(user):
+    job = import_job_run(job_id=customer_job(user, []).pk)
+
+    assert job.status == ImportJob.Status.FAILED
+    assert job.error == "The file cannot be read: The file has a header row but no data rows."

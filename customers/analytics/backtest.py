@@ -105,6 +105,8 @@ def backtest(
         return said(f"The {model} fit on the history to {calibration_end} did not converge.")
     predicted = churn.expected_purchases(model, fitted.params, holdout_days, x, t_x, T)
     alive = churn.p_alive(model, fitted.params, x, t_x, T)
+    if not (np.isfinite(predicted).all() and np.isfinite(alive).all()):
+        return said(f"The {model} fit on the history to {calibration_end} predicts no number.")
     area = auc(1.0 - alive, actual == 0)
     return {
         **result,

@@ -479,14 +479,20 @@ def _score(run: AnalyticsRun, as_of: date, model: str, backtest_days: int, step:
     def backtest_step() -> None:
         if backtest_days:
             with step("backtest"):
-                run.backtest = backtest.backtest(
-                    model=model,
-                    data=data,
-                    as_of=as_of,
-                    holdout_days=backtest_days,
-                    minimum=settings.CRM_ANALYTICS_MIN_CUSTOMERS,
-                    sample_size=settings.CRM_ANALYTICS_FIT_SAMPLE,
-                )
+                try:
+                    run.backtest = backtest.backtest(
+                        model=model,
+                        data=data,
+                        as_of=as_of,
+                        holdout_days=backtest_days,
+                        minimum=settings.CRM_ANALYTICS_MIN_CUSTOMERS,
+                        sample_size=settings.CRM_ANALYTICS_FIT_SAMPLE,
+                    )
+                except Exception as error:  # noqa: BLE001 - a check of the scores, not the scores
+                    run.backtest = {
+                        "holdout_days": backtest_days,
+                        "skipped": f"The backtest failed ({error.__class__.__name__}: {error}).",
+                    }
 
     if not len(x):
         backtest_step()

@@ -263,3 +263,18 @@ def test_the_dashboard_card_and_the_scores_panel_link_to_it(client_in_group):
     backtest_url = reverse("customers:backtest")
     assert SENTENCE in dashboard and f'href="{backtest_url}"' in dashboard
     assert 'data-figure="backtest-link"' in page and f'href="{backtest_url}"' in page
+
+
+def test_a_failing_backtest_leaves_the_nights_scores(cdnow, monkeypatch):
+    from customers.analytics import backtest
+
+    def broken(**kwargs):
+        raise FloatingPointError("overflow")
+
+    monkeypatch.setattr(backtest, "backtest", broken)
+
+    run = analytics_run(as_of=AS_OF, model="bgnbd", backtest_days=HOLDOUT)
+
+    assert run.status == AnalyticsRun.Status.SUCCEEDED
+    assert run.backtest["skipped"] == "The backtest failed (FloatingPointError: overflow)."
+    assert run.customers_with_orders == 2357

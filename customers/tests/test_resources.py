@@ -212,3 +212,51 @@ def test_an_import_reads_and_writes_per_batch_not_per_row(settings, assert_queri
 
     assert (result.totals["new"], result.totals["update"]) == (5, 1)
     assert Customer.objects.filter(tags__name="vip").count() == 6
+
+
+@pytest.mark.django_db
+def test_a_row_whose_keys_find_two_customers_is_refused_on_the_second():
+    CustomerFactory(external_id="A1", email="ana@example.com")
+    CustomerFactory(external_id="B2", email="bea@example.com")
+
+    resource, result = run_import((HEADER + "A1,Ana,,bea@example.com,,\r\n").encode())
+
+    assert problems(resource, result) == [
+        "row 2, email: 'bea@example.com' belongs to another record than external_id 'A1' of "
+        "the same row"
+    ]
+
+
+@pytest.mark.django_db
+def test_a_phone_two_customers_share_is_no_conflict():
+    CustomerFactory(external_id="A1", email="", phone="+14155550123")
+    sibling = CustomerFactory(external_id="", email="", phone="+14155550123")
+
+    resource, result = run_import((HEADER + "A1,Ana,,,(415) 555-0123,\r\n").encode())
+
+    assert problems(resource, result) == []
+    assert Customer.objects.get(external_id="A1").first_name == "Ana"
+    sibling.refresh_from_db()
+    assert sibling.first_name != "Ana"
+
+
+@pytest.mark.django_db
+def test_created_customers_do_not_share_a_list():
+    _resource, result = run_import((HEADER + "A1,Ana,,,,\r\nA2,Bea,,,,\r\n").encode())
+
+    first, second = (row.instance for row in result.rows)
+    assert first.preferred_categories == second.preferred_categories == []
+    assert first.preferred_categories is not second.preferred_categories
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_the_database_refuses_is_reported_not_raised(monkeypatch):
+    # A customer with the row's email appears after the batch looked (another session).
+    CustomerFactory(email="ana@example.com")
+    monkeypatch.setattr(CustomerResource, "existing_lookup", lambda self, keys: {})
+
+    resource, result = run_import((HEADER + "A1,Ana,,ana@example.com,,\r\n").encode())
+
+    (problem,) = problems(resource, result)
+    assert problem.startswith("the file: ") and "customer_email_ci_unique" in problem
+    assert Customer.objects.count() == 1
