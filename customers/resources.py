@@ -17,7 +17,7 @@ from core.exports.copy import field_sql, safe_sql
 from core.imports import widgets as crm_widgets
 from core.imports.errors import file_row
 from core.imports.resources import CrmResource, update_from_values
-from core.imports.setbased import SetBasedImportMixin, copy_insert
+from core.imports.setbased import CopyWriter, SetBasedImportMixin
 from core.sql import ids_select, insert_for_each
 from customers import services
 from customers.models import Address, Customer, CustomerTag, Note, Order, OrderItem, Tag
@@ -308,19 +308,25 @@ class CustomerResource(SetBasedImportMixin, CrmResource):
             unchanged &= extras["note"] in has["notes"]
         return unchanged and not extras.get("history_changed")
 
+    @staticmethod
+    def _varying(names) -> list[str]:
+        """What import_extras and the model's normalising may set, besides the file's columns."""
+        return sorted({*names, "attributes", "phone_extension"})
+
+    def insert_writer(self, names, expected):
+        varying = self._varying(names)
+        template = self.new_instance()
+        for field in Customer._meta.concrete_fields:
+            field.pre_save(template, add=True)  # created_at and updated_at: now
+        constant = {
+            field.attname: getattr(template, field.attname)
+            for field in Customer._meta.concrete_fields
+            if not field.primary_key and field.name not in varying
+        }
+        return CopyWriter(Customer, varying, constant, expected)
+
     def write_batch(self, created, updated, names):
-        # What import_extras and the model's normalising may set, besides the file's columns.
-        varying = sorted({*names, "attributes", "phone_extension"})
-        if created:
-            template = self.new_instance()
-            for field in Customer._meta.concrete_fields:
-                field.pre_save(template, add=True)  # created_at and updated_at: now
-            constant = {
-                field.attname: getattr(template, field.attname)
-                for field in Customer._meta.concrete_fields
-                if not field.primary_key and field.name not in varying
-            }
-            copy_insert(Customer, created, varying, constant)
+        varying = self._varying(names)
         if updated:
             now = timezone.now()
             for customer in updated:

@@ -15,6 +15,8 @@ A resource opts in by mixing ``SetBasedImportMixin`` in before ``CrmResource`` a
 ``import_extras`` (columns that are not the model's own) and ``extras_unchanged``.
 """
 
+import contextlib
+import dataclasses
 import functools
 import itertools
 
@@ -28,6 +30,24 @@ from import_export.results import RowResult
 from core.imports import errors
 from core.imports.resources import unquote
 from core.sql import logged
+
+
+@dataclasses.dataclass
+class Batch:
+    """A batch of rows as ``import_batch`` reads it: the rows as dicts (the first is row
+    ``first`` of the file), the model fields the file has, each row's cleaned values and
+    problems and its natural keys, the existing records those keys find, and what the rows
+    were decided to be."""
+
+    rows: list[dict]
+    first: int
+    names: list[str]
+    cleaned: list[tuple[dict, dict]]
+    keys: list[list[tuple[str, object]]]
+    existing: dict
+    created: list = dataclasses.field(default_factory=list)
+    updated: list = dataclasses.field(default_factory=list)
+    done: list = dataclasses.field(default_factory=list)
 
 
 class SetBasedImportMixin:
@@ -152,9 +172,13 @@ class SetBasedImportMixin:
     def extras_unchanged(self, instance) -> bool:
         return True
 
+    def insert_writer(self, names: list[str], expected: int) -> "CopyWriter":
+        """What writes the batch's new instances as they are decided (a ``CopyWriter``)."""
+        raise NotImplementedError
+
     def write_batch(self, created: list, updated: list, names: list[str]) -> None:
-        """Write the batch: ``created`` are new instances (their pk set afterwards),
-        ``updated`` existing ones whose ``names`` fields may have changed."""
+        """Write the rest of the batch: ``created`` are the new instances, written already by
+        ``insert_writer``; ``updated`` existing ones whose ``names`` fields may have changed."""
         raise NotImplementedError
 
     # -- one batch ---------------------------------------------------------------------------
@@ -174,15 +198,38 @@ class SetBasedImportMixin:
         return values, problems
 
     def import_batch(self, rows: list[dict], first: int, fields, result, raise_errors) -> None:
-        names = [field.attribute for field in fields]
-        unchecked = self.model_field_names() - set(names) - {"attributes"}
         cleaned = [self.clean_values(row, fields) for row in rows]
         keys = [self.row_keys_of(values) for values, _ in cleaned]
-        existing = self.existing_lookup([key for row_keys in keys for key in row_keys])
-        created, updated, done = [], [], []
+        batch = Batch(
+            rows=rows,
+            first=first,
+            names=[field.attribute for field in fields],
+            cleaned=cleaned,
+            keys=keys,
+            existing=self.existing_lookup([key for row_keys in keys for key in row_keys]),
+        )
+        may_be_new = sum(
+            1
+            for (_, problems), row_keys in zip(cleaned, keys, strict=True)
+            if not problems and not any(key in batch.existing for key in row_keys)
+        )
+        with self.insert_writer(batch.names, may_be_new) as writer:
+            self.decide_rows(batch, writer, result, raise_errors)
+        if batch.created or batch.updated:
+            self.write_batch(batch.created, batch.updated, batch.names)
+        for row_result, instance in batch.done:
+            row_result.instance = instance
+            row_result.object_id = instance.pk
+
+    def decide_rows(self, batch: "Batch", writer: "CopyWriter", result, raise_errors) -> None:
+        """Each row of the batch checked and decided: new ones handed to ``writer`` at once."""
+        names, existing = batch.names, batch.existing
+        created, updated, done = batch.created, batch.updated, batch.done
         template = self.new_instance()
+        first = batch.first
+        unchecked = self.model_field_names() - set(names) - {"attributes"}
         for offset, (row, (values, problems), row_keys) in enumerate(
-            zip(rows, cleaned, keys, strict=True)
+            zip(batch.rows, batch.cleaned, batch.keys, strict=True)
         ):
             number = first + offset
             row_result = self.get_row_result_class()()
@@ -211,6 +258,7 @@ class SetBasedImportMixin:
                     raise exceptions.ImportError(error, number=number, row=row)
             elif found is None:
                 row_result.import_type = RowResult.IMPORT_TYPE_NEW
+                writer.add(instance)
                 created.append(instance)
             elif before == [getattr(instance, name) for name in names] and (
                 self.extras_unchanged(instance)
@@ -223,11 +271,6 @@ class SetBasedImportMixin:
                 done.append((row_result, instance))
             result.increment_row_result_total(row_result)
             result.append_row_result(row_result)
-        if created or updated:
-            self.write_batch(created, updated, names)
-        for row_result, instance in done:
-            row_result.instance = instance
-            row_result.object_id = instance.pk
 
     def conflicting_keys(self, row_keys, existing) -> dict:
         """A row whose unique keys (``unique_keys``) find two different records (its external ID
@@ -318,50 +361,70 @@ def _own_copies(values: dict) -> dict:
     }
 
 
-def copy_insert(model, instances: list, names: list[str], constant: dict) -> None:
-    """Insert new instances with ``COPY`` (PostgreSQL): their keys drawn from the table's
-    sequence first, ``names`` read from each instance, every other column from ``constant``
-    ({attname: value}, the same for every row). Other databases use ``bulk_create``."""
-    connection = connections[router.db_for_write(model)]
-    if connection.vendor != "postgresql":
-        for instance in instances:
-            instance.__dict__.update(_own_copies(constant))
-        model.objects.bulk_create(instances)
-        return
-    meta = model._meta
-    quote = connection.ops.quote_name
-    varying = [meta.get_field(name) for name in names]
-    fixed = [
-        field
-        for field in meta.concrete_fields
-        if not field.primary_key and field.name not in set(names)
-    ]
-    fixed_values = [field.get_db_prep_save(constant[field.attname], connection) for field in fixed]
-    columns = ", ".join(quote(field.column) for field in [meta.pk, *varying, *fixed])
-    preparers = [(field.attname, value_preparer(field, connection)) for field in varying]
-    with connection.cursor() as cursor:
+class CopyWriter:
+    """New instances of ``model`` written as the batch decides them, as a context manager:
+    ``add(instance)`` for each. On PostgreSQL their keys are drawn from the table's sequence
+    first (``expected`` of them: the rows that may be new; the unused ones are left as a gap)
+    and a ``COPY … FROM STDIN`` stays open while the batch's rows are checked, so the database
+    stores each block of rows while Python checks the next. ``names`` are read from each
+    instance, every other column from ``constant`` ({attname: value}, the same for every row).
+    Elsewhere the instances are written with ``bulk_create`` at the end."""
+
+    def __init__(self, model, names: list[str], constant: dict, expected: int):
+        self.model, self.names, self.constant, self.expected = model, names, constant, expected
+        self.connection = connections[router.db_for_write(model)]
+        self.instances: list = []
+        self.out = None
+
+    def __enter__(self) -> "CopyWriter":
+        connection, meta = self.connection, self.model._meta
+        if connection.vendor != "postgresql" or not self.expected:
+            return self
+        quote = connection.ops.quote_name
+        varying = [meta.get_field(name) for name in self.names]
+        fixed = [
+            field
+            for field in meta.concrete_fields
+            if not field.primary_key and field.name not in set(self.names)
+        ]
+        self.fixed_values = [
+            field.get_db_prep_save(self.constant[field.attname], connection) for field in fixed
+        ]
+        self.preparers = [(field.attname, value_preparer(field, connection)) for field in varying]
+        self.stack = contextlib.ExitStack()
+        cursor = self.stack.enter_context(connection.cursor())
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, meta.pk.column, len(instances)],
+            [meta.db_table, meta.pk.column, self.expected],
         )
-        for instance, (pk,) in zip(instances, cursor.fetchall(), strict=True):
-            instance.pk = pk
-            instance.__dict__.update(_own_copies(constant))
+        self.keys = iter([pk for (pk,) in cursor.fetchall()])
+        columns = ", ".join(quote(field.column) for field in [meta.pk, *varying, *fixed])
         copy = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
-        # psycopg's own errors, as Django's (DatabaseError, IntegrityError…), as execute() does.
-        with (
-            connection.wrap_database_errors,
-            logged(connection, copy),
-            cursor.cursor.copy(copy) as out,
-        ):
-            for instance in instances:
-                out.write_row(
-                    [
-                        instance.pk,
-                        *(prepare(getattr(instance, attname)) for attname, prepare in preparers),
-                        *fixed_values,
-                    ]
-                )
-    for instance in instances:
-        instance._state.adding = False
-        instance._state.db = connection.alias
+        # psycopg's own errors as Django's (DatabaseError, IntegrityError…), as execute() does.
+        self.stack.enter_context(connection.wrap_database_errors)
+        self.stack.enter_context(logged(connection, copy))
+        self.out = self.stack.enter_context(cursor.cursor.copy(copy))
+        return self
+
+    def add(self, instance) -> None:
+        instance.__dict__.update(_own_copies(self.constant))
+        self.instances.append(instance)
+        if self.out is None:
+            return
+        instance.pk = next(self.keys)
+        self.out.write_row(
+            [
+                instance.pk,
+                *(prepare(getattr(instance, attname)) for attname, prepare in self.preparers),
+                *self.fixed_values,
+            ]
+        )
+
+    def __exit__(self, *exc_info) -> None:
+        if self.out is not None:
+            self.stack.__exit__(*exc_info)
+        elif exc_info[0] is None and self.instances:
+            self.model.objects.bulk_create(self.instances)
+        for instance in self.instances:
+            instance._state.adding = False
+            instance._state.db = self.connection.alias
