@@ -5,14 +5,17 @@ The library reads, checks and writes a row at a time, about two thousand functio
 some 600 rows a second on a small machine. This path reads a batch of rows
 (``CRM_IMPORT_BATCH_SIZE``), cleans each with the resource's own widgets and the model's own field
 validation (only the columns the file has), finds the batch's existing records in one query
-(``existing_lookup``), decides in Python what each row is (new, updated, unchanged or refused) and
-writes the batch in a few statements (``write_batch``: ``COPY`` on PostgreSQL). It returns the
-library's ``Result``, row by row, so the dry-run preview, "import the valid rows", the import jobs
-and ``problems()`` read it as they read the library's.
+(``existing_lookup``), decides in Python what each row is (new, updated, unchanged or refused),
+hands each new record at once to a ``CopyWriter`` (on PostgreSQL a ``COPY`` open while the rows
+are checked) and writes the rest of the batch in a few statements (``write_batch``). It returns
+the library's ``Result``, row by row, so the dry-run preview, "import the valid rows", the import
+jobs and ``problems()`` read it as they read the library's; ``import_rows`` takes the rows of a
+file as they are read, for import jobs.
 
 A resource opts in by mixing ``SetBasedImportMixin`` in before ``CrmResource`` and defining
-``row_keys_of`` (a row's natural keys from its cleaned values) and ``write_batch``; it may define
-``import_extras`` (columns that are not the model's own) and ``extras_unchanged``.
+``row_keys_of`` (a row's natural keys from its cleaned values), ``insert_writer`` and
+``write_batch``; it may define ``unique_keys``, ``import_extras`` (columns that are not the
+model's own) and ``extras_unchanged``.
 """
 
 import contextlib
