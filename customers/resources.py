@@ -58,7 +58,8 @@ SHOPIFY_COLUMNS = {
 
 
 class CustomerResource(SetBasedImportMixin, CrmResource):
-    """Customers, matched by external_id, else email (any letter case), else phone. Tags are a
+    """Customers, matched by external_id, else email (any letter case), else, for a row with
+    neither, phone. Tags are a
     comma-separated column (added, never removed, by an import); the default shipping address
     is six columns; ``note`` adds a note unless the customer has one with the same text; the
     imported history (``imported_total_spent``, ``imported_total_orders``: what another system
@@ -188,7 +189,9 @@ class CustomerResource(SetBasedImportMixin, CrmResource):
         if values.get("email"):
             keys.append(("email", normalize_email(values["email"])))
         phone = values.get("phone")
-        if isinstance(phone, PhoneNumber):
+        if not keys and isinstance(phone, PhoneNumber):
+            # Shared by families and front desks: a phone names the customer only of a row with
+            # neither an external ID nor an email.
             keys.append(("phone", phone.as_e164))
         return keys
 

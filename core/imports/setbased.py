@@ -56,7 +56,8 @@ class Batch:
 class SetBasedImportMixin:
     """``import_data`` in batches, set-based (see the module's docstring)."""
 
-    # The natural keys no two records share (a phone number may be shared: not one of them).
+    # The natural keys no two records share (a phone number may be shared: not one of them). A
+    # blank cell in one of them leaves an existing record's key as it is.
     unique_keys: tuple[str, ...] = ()
 
     def import_data(
@@ -242,6 +243,8 @@ class SetBasedImportMixin:
             instance = instance_copy(template if found is None else found)
             before = None if found is None else [getattr(found, name) for name in names]
             for name, value in values.items():
+                if found is not None and value in ("", None) and name in self.unique_keys:
+                    continue  # a blank key cell never clears the record's own key
                 setattr(instance, name, value)
             self.import_extras(instance, row, problems)
             try:

@@ -200,13 +200,13 @@ def test_an_import_reads_and_writes_per_batch_not_per_row(settings, assert_queri
     Tag.objects.create(name="vip", slug="vip")
     rows = "".join(f"A{n},N{n},L,n{n}@example.com,+1415555{1000 + n},vip\r\n" for n in range(6))
     data = read_csv((HEADER + rows).encode())
-    # A batch: a query per key (external_id, then the emails and phones of the rows not found
-    # yet), what the found customers have (tags, notes, address), the new rows (PostgreSQL:
-    # their keys drawn from the sequence, then COPY, which is not a query; elsewhere one
-    # INSERT), one UPDATE, the tag, and one INSERT … SELECT of it.
+    # A batch: a query per key (external_id, then the emails of the rows not found yet; these
+    # rows have both, so their phones are not keys), what the found customers have (tags,
+    # notes, address), the new rows (PostgreSQL: their keys drawn from the sequence, then the
+    # COPY; elsewhere one INSERT), one UPDATE, the tag, and one INSERT … SELECT of it.
     copy = 1 if connection.vendor == "postgresql" else 0
-    first = 3 + 3 + 1 + copy + 1 + 1 + 1  # A0 (found), A1, A2
-    second = 3 + 1 + copy + 1 + 1  # A3 to A5: nothing found, nothing to update
+    first = 2 + 3 + 1 + copy + 1 + 1 + 1  # A0 (found), A1, A2
+    second = 2 + 1 + copy + 1 + 1  # A3 to A5: nothing found, nothing to update
     with assert_queries(2 + first + second):  # and the SAVEPOINT and its RELEASE
         result = CustomerResource().import_data(data)
 
@@ -260,3 +260,28 @@ def test_a_write_the_database_refuses_is_reported_not_raised(monkeypatch):
     (problem,) = problems(resource, result)
     assert problem.startswith("the file: ") and "customer_email_ci_unique" in problem
     assert Customer.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_row_with_its_own_id_or_email_is_not_matched_by_a_phone_someone_has():
+    # Phone numbers are shared (a family, a shop's front desk): only a row with neither an
+    # external ID nor an email is matched by its phone.
+    parent = CustomerFactory(external_id="P1", email="parent@example.com", phone="+14155550123")
+    data = (
+        HEADER
+        + "K1,Kid,,,(415) 555-0123,\r\n"
+        + ",Aunt,,aunt@example.com,(415) 555-0123,\r\n"
+        + ",Parent,,,(415) 555-0123,\r\n"
+    ).encode()
+
+    resource, result = run_import(data)
+
+    assert problems(resource, result) == []
+    assert (result.totals["new"], result.totals["update"]) == (2, 1)
+    parent.refresh_from_db()
+    assert (parent.external_id, parent.email, parent.first_name) == (
+        "P1",
+        "parent@example.com",
+        "Parent",
+    )
+    assert set(Customer.objects.values_list("first_name", flat=True)) == {"Kid", "Aunt", "Parent"}
