@@ -5,15 +5,22 @@ from django.core.exceptions import PermissionDenied
 from import_export.admin import ExportActionMixin
 from import_export.signals import post_export
 
-from core.exports.formats import EXPORT_FORMATS, SafeCSV
-from core.exports.streaming import csv_streaming_response, queryset_with_related, resource_csv
+from core.exports.formats import EXPORT_FORMATS, SafeCSV, SafeXLSX
+from core.exports.streaming import (
+    csv_streaming_response,
+    queryset_with_related,
+    resource_csv,
+    resource_rows,
+    xlsx_response,
+)
 
 
 class CrmExportMixin(ExportActionMixin):
     """Export for a CRM admin. The formats are settings.EXPORT_FORMATS (SafeCSV, SafeXLSX). A
     CSV export is streamed from an iterator over the queryset in chunks (flat memory, a constant
     number of queries per chunk), or written by PostgreSQL where the resource offers its SELECT
-    (``export_sql``: customers); XLSX is built in memory, so it suits smaller selections."""
+    (``export_sql``: customers); XLSX is written from the same chunks into a temporary file, a
+    row at a time, then sent from it."""
 
     export_formats = EXPORT_FORMATS
 
@@ -31,15 +38,17 @@ class CrmExportMixin(ExportActionMixin):
         resource_class = self.choose_export_resource_class(export_form, request)
         resource = resource_class(**self.get_export_resource_kwargs(request))
         queryset = queryset_with_related(resource, queryset)
-        if not isinstance(file_format, SafeCSV):
+        if not isinstance(file_format, SafeCSV | SafeXLSX):
             return super()._do_file_export(file_format, request, queryset, export_form)
         if not self.has_export_permission(request):
             raise PermissionDenied
         export_fields = self.get_export_resource_fields_from_form(export_form)
-        response = csv_streaming_response(
-            (),
-            self.get_export_filename(request, queryset, file_format),
-            lines=resource_csv(resource, queryset, export_fields),
-        )
+        filename = self.get_export_filename(request, queryset, file_format)
+        if isinstance(file_format, SafeXLSX):
+            response = xlsx_response(resource_rows(resource, queryset, export_fields), filename)
+        else:
+            response = csv_streaming_response(
+                (), filename, lines=resource_csv(resource, queryset, export_fields)
+            )
         post_export.send(sender=None, model=self.model)
         return response

@@ -133,10 +133,12 @@ def test_xlsx_export_keeps_numbers_numeric(export_admin, superuser):
         SafeXLSX(), export_request(superuser), Customer.objects.order_by("pk")
     )
 
-    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    content = b"".join(response.streaming_content)
+    sheet = openpyxl.load_workbook(io.BytesIO(content)).active
     row = next(sheet.iter_rows(min_row=2, values_only=True))
     assert row[1] == "'-1+2"
     assert row[4] == 12.5
+    assert response["Content-Disposition"].startswith("attachment")
 
 
 @pytest.mark.django_db
@@ -176,3 +178,20 @@ def test_a_resources_rows_read_its_related_rows_per_chunk_not_per_row(count, ass
     assert len(rows) == count + 1
     tags_column = rows[0].index("tags")
     assert {row[tags_column] for row in rows[1:]} == {"Wholesale"}
+
+
+def test_an_xlsx_cell_is_safe_numeric_or_a_date_without_a_zone(settings):
+    import datetime
+    from zoneinfo import ZoneInfo
+
+    from core.exports.streaming import xlsx_cell
+
+    settings.TIME_ZONE = "America/New_York"
+    moment = datetime.datetime(2026, 1, 2, 15, 0, tzinfo=ZoneInfo("UTC"))
+
+    assert xlsx_cell("=1+1") == "'=1+1"
+    assert xlsx_cell(Decimal("-3.50")) == Decimal("-3.50")
+    assert xlsx_cell(datetime.date(2026, 1, 2)) == datetime.date(2026, 1, 2)
+    assert xlsx_cell(moment) == datetime.datetime(2026, 1, 2, 10, 0)
+    assert xlsx_cell(None) is None
+    assert xlsx_cell(7) == 7

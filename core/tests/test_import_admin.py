@@ -54,7 +54,9 @@ def csv_rows(response) -> list[list[str]]:
 
 
 def xlsx_rows(response) -> list[list]:
-    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    assert response.streaming  # sent from its temporary file, never built in memory
+    content = b"".join(response.streaming_content)
+    sheet = openpyxl.load_workbook(io.BytesIO(content)).active
     return [list(row) for row in sheet.iter_rows(values_only=True)]
 
 
