@@ -59,12 +59,11 @@ SHOPIFY_COLUMNS = {
 
 class CustomerResource(SetBasedImportMixin, CrmResource):
     """Customers, matched by external_id, else email (any letter case), else, for a row with
-    neither, phone. Tags are a
-    comma-separated column (added, never removed, by an import); the default shipping address
-    is six columns; ``note`` adds a note unless the customer has one with the same text; the
-    imported history (``imported_total_spent``, ``imported_total_orders``: what another system
-    counted, not orders) is kept in ``attributes``. Imported set-based, a batch at a time
-    (core/imports/setbased.py)."""
+    neither, phone. Tags are a comma-separated column (added, never removed, by an import); the
+    default shipping address is six columns; ``note`` adds a note unless the customer has one
+    with the same text; the imported history (``imported_total_spent``,
+    ``imported_total_orders``: what another system counted, not orders) is kept in
+    ``attributes``. Imported set-based, a batch at a time (core/imports/setbased.py)."""
 
     column_aliases = SHOPIFY_COLUMNS
     unique_keys = ("external_id", "email")

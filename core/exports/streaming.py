@@ -3,18 +3,15 @@ come, so memory stays flat whatever the number of rows. CSV goes out as it is wr
 written row by row into a temporary file (openpyxl's write-only workbook), then sent from it."""
 
 import csv
-import datetime
-import decimal
 import tempfile
 from collections.abc import Iterable, Iterator
 
 import openpyxl
 from django.db.models import QuerySet
 from django.http import FileResponse, StreamingHttpResponse
-from django.utils import timezone
 from django.utils.http import content_disposition_header
 
-from core.exports.cells import cell_safe, cell_text
+from core.exports.cells import cell_text, xlsx_cell
 from core.exports.copy import copy_csv
 
 # Rows read from the database at a time (one query per chunk, plus one per prefetch).
@@ -96,18 +93,6 @@ def csv_streaming_response(
 
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-XLSX_VALUE_TYPES = (bool, int, float, decimal.Decimal, datetime.date)
-
-
-def xlsx_cell(value):
-    """A value as an XLSX cell takes it: made safe by ``cell_safe``, numbers and dates as they
-    are (a date-time in the shop's time zone, since a spreadsheet has none), anything else as
-    its text."""
-    if value is None or isinstance(value, XLSX_VALUE_TYPES):
-        if isinstance(value, datetime.datetime) and timezone.is_aware(value):
-            return timezone.localtime(value).replace(tzinfo=None)
-        return value
-    return cell_safe(str(value))
 
 
 def xlsx_file(rows: Iterable[Iterable]):

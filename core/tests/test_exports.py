@@ -184,7 +184,7 @@ def test_an_xlsx_cell_is_safe_numeric_or_a_date_without_a_zone(settings):
     import datetime
     from zoneinfo import ZoneInfo
 
-    from core.exports.streaming import xlsx_cell
+    from core.exports.cells import xlsx_cell
 
     settings.TIME_ZONE = "America/New_York"
     moment = datetime.datetime(2026, 1, 2, 15, 0, tzinfo=ZoneInfo("UTC"))
