@@ -190,15 +190,31 @@ class CrmResource(resources.ModelResource):
         return found
 
     def check_duplicate(self, row) -> None:
-        keys = self.keys_of_row(row)
+        problems = self.repeats(self.keys_of_row(row), self._row_index)
+        if problems:
+            raise ValidationError(problems)
+
+    def repeats(self, keys, number: int, record_keys=()) -> dict:
+        """{field: [message]} for a row naming the same record as an earlier row of the file:
+        by one of its ``keys``, or (``record_keys``, such as the key of the existing record its
+        keys found) by another way to it, reported on its first key. Otherwise the row, number
+        ``number``, is recorded as the one that named them."""
+
+        def same(key, earlier):
+            return {key[0]: [f"'{key[1]}' is the same record as row {errors.file_row(earlier)}"]}
+
+        problems = {}
         for key in keys:
-            earlier = self._seen.get(key)
+            if key in self._seen:
+                problems.update(same(key, self._seen[key]))
+        if not problems and keys:
+            earlier = next((self._seen[key] for key in record_keys if key in self._seen), None)
             if earlier is not None:
-                raise ValidationError(
-                    {key[0]: f"'{key[1]}' is the same record as row {errors.file_row(earlier)}"}
-                )
-        for key in keys:
-            self._seen[key] = self._row_index
+                problems = same(keys[0], earlier)
+        if not problems:
+            for key in (*keys, *record_keys):
+                self._seen[key] = number
+        return problems
 
     def keys_of_row(self, row) -> list[tuple[str, object]]:
         """The row's natural keys, read once per row: the first row of each batch reads the

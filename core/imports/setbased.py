@@ -30,7 +30,6 @@ from django.db.models.base import ModelState
 from import_export import exceptions, widgets
 from import_export.results import RowResult
 
-from core.imports import errors
 from core.imports.resources import unquote
 from core.sql import logged
 
@@ -238,7 +237,8 @@ class SetBasedImportMixin:
             number = first + offset
             row_result = self.get_row_result_class()()
             found = next((existing[key] for key in row_keys if key in existing), None)
-            problems.update(self.duplicate_problems(row_keys, found, number))
+            record = () if found is None else (("pk", found.pk),)
+            problems.update(self.repeats(row_keys, number, record))
             problems.update(self.conflicting_keys(row_keys, existing))
             instance = instance_copy(template if found is None else found)
             before = None if found is None else [getattr(found, name) for name in names]
@@ -298,30 +298,6 @@ class SetBasedImportMixin:
                 }
         return {}
 
-    def duplicate_problems(self, row_keys, found, number: int) -> dict:
-        """A row naming the same record as an earlier row of the file (by a key, or by the
-        existing record its keys find) is refused, naming that row."""
-        problems = {}
-        for key in row_keys:
-            earlier = self._seen.get(key)
-            if earlier is not None:
-                problems[key[0]] = [
-                    f"'{key[1]}' is the same record as row {errors.file_row(earlier)}"
-                ]
-        if found is not None and not problems:
-            earlier = self._seen.get(("pk", found.pk))
-            if earlier is not None:
-                key = row_keys[0]
-                problems[key[0]] = [
-                    f"'{key[1]}' is the same record as row {errors.file_row(earlier)}"
-                ]
-        if not problems:
-            for key in row_keys:
-                self._seen[key] = number
-            if found is not None:
-                self._seen[("pk", found.pk)] = number
-        return problems
-
 
 @functools.cache
 def json_attnames(model) -> tuple[str, ...]:
@@ -359,14 +335,6 @@ def value_preparer(field, connection):
     return lambda value: field.get_db_prep_save(value, connection)
 
 
-def _own_copies(values: dict) -> dict:
-    """``values`` with each dict or list copied, so instances never share one."""
-    return {
-        name: value.copy() if isinstance(value, dict | list) else value
-        for name, value in values.items()
-    }
-
-
 class CopyWriter:
     """New instances of ``model`` written as the batch decides them, as a context manager:
     ``add(instance)`` for each. On PostgreSQL their keys are drawn from the table's sequence
@@ -378,6 +346,8 @@ class CopyWriter:
 
     def __init__(self, model, names: list[str], constant: dict, expected: int):
         self.model, self.names, self.constant, self.expected = model, names, constant, expected
+        # Each instance gets its own copy of these (a JSON field's list or dict).
+        self.mutable = [name for name, value in constant.items() if isinstance(value, dict | list)]
         self.connection = connections[router.db_for_write(model)]
         self.instances: list = []
         self.out = None
@@ -413,7 +383,9 @@ class CopyWriter:
         return self
 
     def add(self, instance) -> None:
-        instance.__dict__.update(_own_copies(self.constant))
+        instance.__dict__.update(self.constant)
+        for name in self.mutable:
+            instance.__dict__[name] = self.constant[name].copy()
         self.instances.append(instance)
         if self.out is None:
             return
