@@ -310,13 +310,12 @@ class CustomerResource(SetBasedImportMixin, CrmResource):
             unchanged &= extras["note"] in has["notes"]
         return unchanged and not extras.get("history_changed")
 
-    @staticmethod
-    def _varying(names) -> list[str]:
+    def varying_names(self, names):
         """What import_extras and the model's normalising may set, besides the file's columns."""
         return sorted({*names, "attributes", "phone_extension"})
 
     def insert_writer(self, names, expected):
-        varying = self._varying(names)
+        varying = self.varying_names(names)
         template = self.new_instance()
         for field in Customer._meta.concrete_fields:
             field.pre_save(template, add=True)  # created_at and updated_at: now
@@ -328,7 +327,7 @@ class CustomerResource(SetBasedImportMixin, CrmResource):
         return CopyWriter(Customer, varying, constant, expected)
 
     def write_batch(self, created, updated, names):
-        varying = self._varying(names)
+        varying = self.varying_names(names)
         if updated:
             now = timezone.now()
             for customer in updated:

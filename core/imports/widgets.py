@@ -2,12 +2,13 @@
 with a message that names the value ("'bob@' is not a valid email address"); the resource adds
 the row and the column."""
 
+import re
 from datetime import date, datetime
 
 import phonenumbers
 from django.conf import settings
+from django.core import validators
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from import_export import widgets
 from phonenumber_field.phonenumber import PhoneNumber
 
@@ -71,6 +72,22 @@ class DateWidget(widgets.Widget):
         return value.isoformat() if isinstance(value, date) else ""
 
 
+def _compiled(pattern) -> re.Pattern:
+    return re.compile(pattern.pattern, pattern.flags)
+
+
+class EmailValidator(validators.EmailValidator):
+    """Django's email rules, with its patterns compiled once: Django's are compiled lazily, and
+    each use of a lazy pattern costs about a microsecond, three of them an address."""
+
+    user_regex = _compiled(validators.EmailValidator.user_regex)
+    domain_regex = _compiled(validators.EmailValidator.domain_regex)
+    literal_regex = _compiled(validators.EmailValidator.literal_regex)
+
+
+validate_email = EmailValidator()
+
+
 class EmailWidget(TextWidget):
     """An email address, trimmed and lower-case."""
 
@@ -86,7 +103,9 @@ class EmailWidget(TextWidget):
 
 class CheckedPhoneNumber(PhoneNumber):
     """A number read from a file, checked once: the model's validator, the comparisons and the
-    save ask again whether it is valid, and each check costs about 0.1 ms."""
+    save ask again whether it is valid, and each check costs about 0.01 ms. Compared as the
+    parent compares (by the stored form), without the parent's detour through the empty values
+    for each comparison: Django's checks compare a value with five of them, several times."""
 
     def is_valid(self):
         valid = self.__dict__.get("checked_valid")
@@ -94,18 +113,40 @@ class CheckedPhoneNumber(PhoneNumber):
             valid = self.checked_valid = super().is_valid()
         return valid
 
+    def __eq__(self, other):
+        if isinstance(other, PhoneNumber):
+            return stored_form(self) == stored_form(other)
+        if isinstance(other, str) and other:
+            return super().__eq__(other)
+        return False  # None, "", an empty list…: never a phone number, as for the parent
+
+    __hash__ = PhoneNumber.__hash__
+
+
+def stored_form(number: PhoneNumber) -> str:
+    """A number as the database keeps it: in PHONENUMBER_DB_FORMAT when valid, else as typed."""
+    if not number.is_valid():
+        return number.raw_input
+    return number.format_as(PhoneNumber.format_map[settings.PHONENUMBER_DB_FORMAT])
+
 
 def phone_parse(value) -> PhoneNumber | None:
     """A phone number typed in a local or international format, read with the shop's region
-    (``PHONENUMBER_DEFAULT_REGION``); None when blank. Raises ValueError when it is not one."""
+    (``PHONENUMBER_DEFAULT_REGION``); None when blank. Raises ValueError when it is not one.
+
+    A number valid in the shop's own region is valid: asked first, that spares looking up which
+    of the regions sharing its country code it belongs to (25 share +1)."""
     text = str(value or "").strip()
     if not text:
         return None
+    region = settings.PHONENUMBER_DEFAULT_REGION
     try:
-        number = CheckedPhoneNumber.from_string(text, region=settings.PHONENUMBER_DEFAULT_REGION)
+        number = CheckedPhoneNumber.from_string(text, region=region)
     except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not number.is_valid():
+        raise ValueError(f"'{value}' is not a valid phone number") from None
+    if phonenumbers.is_valid_number_for_region(number, region):
+        number.checked_valid = True
+    if not number.is_valid():
         raise ValueError(f"'{value}' is not a valid phone number")
     return number
 

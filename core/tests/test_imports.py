@@ -1,7 +1,9 @@
 import codecs
 from datetime import date
 
+import phonenumbers
 import pytest
+from phonenumber_field.phonenumber import PhoneNumber
 
 from core.imports.reading import ImportFileError, read_csv
 from core.imports.widgets import BooleanWidget, DateWidget, EmailWidget, PhoneWidget
@@ -109,3 +111,41 @@ def test_email_widget():
     assert EmailWidget().clean(" Ana@Example.COM ") == "ana@example.com"
     with pytest.raises(ValueError, match="'bob@' is not a valid email address"):
         EmailWidget().clean("bob@")
+
+
+@pytest.mark.parametrize(
+    ("region", "text", "e164"),
+    [
+        ("US", "(416) 967-1111", "+14169671111"),  # Toronto: +1, but Canada's
+        ("US", "+1 268 464 1234", "+12684641234"),  # Antigua and Barbuda
+        ("GB", "01534 496 000", "+441534496000"),  # Jersey: +44, but not Britain's
+        ("GB", "020 7946 0958", "+442079460958"),
+    ],
+)
+def test_phone_widget_takes_numbers_of_every_region_sharing_the_code(settings, region, text, e164):
+    settings.PHONENUMBER_DEFAULT_REGION = region
+
+    number = PhoneWidget().clean(text)
+
+    assert number.as_e164 == e164
+    assert number.is_valid() and phonenumbers.is_valid_number(number)
+
+
+def test_phone_widget_refuses_a_number_no_region_has(settings):
+    settings.PHONENUMBER_DEFAULT_REGION = "US"
+
+    with pytest.raises(ValueError, match="is not a valid phone number"):
+        PhoneWidget().clean("+1 999 555 0123")
+
+
+def test_a_checked_number_compares_as_the_parent_does(settings):
+    settings.PHONENUMBER_DEFAULT_REGION = "US"
+    checked = PhoneWidget().clean("(415) 555-0123")
+    plain = PhoneNumber.from_string("+14155550123")
+
+    assert checked == plain and plain == checked
+    assert checked == "+1 415 555 0123" and checked == "(415) 555-0123"
+    assert checked != PhoneNumber.from_string("+14155550124")
+    assert checked not in ("", None, [], (), {})
+    assert checked != 14155550123
+    assert hash(checked) == hash(plain)

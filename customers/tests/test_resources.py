@@ -285,3 +285,17 @@ def test_a_row_with_its_own_id_or_email_is_not_matched_by_a_phone_someone_has():
         "Parent",
     )
     assert set(Customer.objects.values_list("first_name", flat=True)) == {"Kid", "Aunt", "Parent"}
+
+
+@pytest.mark.django_db
+def test_text_with_tabs_line_breaks_and_backslashes_is_stored_as_written():
+    # Written by COPY on PostgreSQL, whose text format gives these characters a meaning.
+    data = (
+        HEADER + 'T1,"Ana\tMaria","O\'Brien \\\\ Sons\r\nLtd",t1@example.com,,"a\\b, c\td"\r\n'
+    ).encode()
+    resource, result = run_import(data)
+
+    assert problems(resource, result) == []
+    customer = Customer.objects.get(external_id="T1")
+    assert (customer.first_name, customer.last_name) == ("Ana\tMaria", "O'Brien \\\\ Sons\r\nLtd")
+    assert sorted(customer.tags.values_list("name", flat=True)) == ["a\\b", "c\td"]
