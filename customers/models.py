@@ -246,7 +246,7 @@ class Customer(CrmModel):
     last_name = models.CharField(max_length=100, blank=True)
     email = models.EmailField(blank=True)
     # E.164; an extension typed with the number ("ext. 12", "x12") is kept in phone_extension.
-    phone = PhoneNumberField(blank=True, db_index=True)
+    phone = PhoneNumberField(blank=True)  # indexed in Meta: a plain B-tree, no LIKE twin
     phone_extension = models.CharField(
         "extension",
         max_length=20,
@@ -380,6 +380,10 @@ class Customer(CrmModel):
         indexes = [
             models.Index(fields=["status", "customer_type"], name="customer_status_type_idx"),
             models.Index(fields=["source"], name="customer_source_idx"),
+            # Found by the whole number (an import's key, a duplicate check); a search for part
+            # of one reads the trigram index. db_index would add a second, LIKE-prefix index
+            # that nothing reads and every insert keeps up.
+            models.Index(fields=["phone"], name="customer_phone_idx"),
             # With id, the list's default order (last name, first name, id) is the index's own,
             # so skipping to a deep page reads only the index.
             models.Index(fields=["last_name", "first_name", "id"], name="customer_name_id_idx"),
@@ -927,7 +931,10 @@ class Tag(CrmModel):
 
 
 class CustomerTag(models.Model):
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="customer_tags")
+    # Found by customer through customer_tag_unique, whose index starts with the customer.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="customer_tags", db_index=False
+    )
     tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="customer_tags")
     added_at = models.DateTimeField(auto_now_add=True)
     added_by = models.ForeignKey(

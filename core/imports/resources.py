@@ -118,6 +118,8 @@ class CrmResource(resources.ModelResource):
         kwargs = super().widget_kwargs_for_field(field_name, django_field)
         if isinstance(django_field, PhoneNumberField):
             kwargs.pop("allow_blank", None)
+        if isinstance(django_field, models.EmailField):
+            kwargs["max_length"] = django_field.max_length
         return kwargs
 
     # -- the file ----------------------------------------------------------------------------

@@ -25,6 +25,9 @@ import functools
 import gc
 import itertools
 import json
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
 import tablib
@@ -47,14 +50,15 @@ from core.sql import logged
 class Batch:
     """A batch of rows as ``import_batch`` reads it: the rows as dicts (the first is row
     ``first`` of the file), the model fields the file has, each row's cleaned values and
-    problems and its natural keys, the existing records those keys find, and what the rows
-    were decided to be."""
+    problems and its natural keys, the fields whose widgets checked all the model checks
+    (``covers``), the existing records the keys find, and what the rows were decided to be."""
 
     rows: list[dict]
     first: int
     names: list[str]
     cleaned: list[tuple[dict, dict]]
     keys: list[list[tuple[str, object]]]
+    covered: frozenset = frozenset()
     existing: dict = dataclasses.field(default_factory=dict)
     created: list = dataclasses.field(default_factory=list)
     updated: list = dataclasses.field(default_factory=list)
@@ -131,9 +135,9 @@ class SetBasedImportMixin:
         ]
         using = router.db_for_write(self._meta.model)
         refused = failed = False
-        batches = self.read_batches(headers, iter(rows), fields)
+        batches = read_ahead(self.read_batches(headers, iter(rows), fields))
         done = 0
-        with transaction.atomic(using=using), collector_paused():
+        with transaction.atomic(using=using), collector_paused(), contextlib.closing(batches):
             try:
                 upcoming = next(batches, None)
                 while (batch := upcoming) is not None:
@@ -212,12 +216,19 @@ class SetBasedImportMixin:
         its rows cleaned (``clean_values``) and their keys found (``row_keys_of``)."""
         size = self._meta.batch_size or 1000
         names = [field.attribute for field in fields]
+        meta = self._meta.model._meta
+        covered = frozenset(
+            field.attribute
+            for field in fields
+            if hasattr(field.widget, "covers")
+            and field.widget.covers(meta.get_field(field.attribute))
+        )
         first = 1
         while values := list(itertools.islice(rows, size)):
             batch_rows = [dict(zip(headers, map(unquote, row), strict=False)) for row in values]
             cleaned = [self.clean_values(row, fields) for row in batch_rows]
             keys = [self.row_keys_of(row_values) for row_values, _ in cleaned]
-            yield Batch(rows=batch_rows, first=first, names=names, cleaned=cleaned, keys=keys)
+            yield Batch(batch_rows, first, names, cleaned, keys, covered)
             first += len(values)
 
     def import_batch(self, batch: "Batch", result, raise_errors, batches) -> "Batch | None":
@@ -246,8 +257,13 @@ class SetBasedImportMixin:
         template = self.new_instance()
         first = batch.first
         checked_names = self.varying_names(names)
-        checked = [self._meta.model._meta.get_field(name) for name in checked_names]
-        unchecked = self.model_field_names() - set(checked_names)
+        # What the widgets checked in full (``covers``) is not checked again.
+        checked = [
+            self._meta.model._meta.get_field(name)
+            for name in checked_names
+            if name not in batch.covered
+        ]
+        unchecked = self.model_field_names() - {field.name for field in checked}
         for offset, (row, (values, problems), row_keys) in enumerate(
             zip(batch.rows, batch.cleaned, batch.keys, strict=True)
         ):
@@ -323,6 +339,52 @@ class SetBasedImportMixin:
                     ]
                 }
         return {}
+
+
+def read_ahead(items: Iterable) -> Iterator:
+    """The items of ``items``, each made by a thread of its own while the caller works on the
+    one before. Python runs one thread at a time, but a thread waiting for the database lets
+    another run: an import's next batch is read and cleaned while it waits for the lookups and
+    the writes of this one. What ``items`` runs must not use the database (a thread has a
+    connection of its own, outside the import's transaction). An error making an item is
+    raised where the caller asks for it; when the caller stops, so does the thread."""
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    stopped = threading.Event()
+
+    def hand(entry) -> bool:
+        while not stopped.is_set():
+            try:
+                handoff.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def make() -> None:
+        try:
+            for item in items:
+                if not hand((item, None)):
+                    return
+            hand((_END, None))
+        except Exception as error:  # noqa: BLE001 - raised again in the caller's thread
+            hand((_END, error))
+
+    thread = threading.Thread(target=make, name="import-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if error is not None:
+                raise error
+            if item is _END:
+                return
+            yield item
+    finally:
+        stopped.set()
+        thread.join()
+
+
+_END = object()
 
 
 @contextlib.contextmanager
@@ -410,6 +472,24 @@ def copy_text(value) -> str:
     return copy_text(bytes(dumper.dump(value)).decode())
 
 
+@contextlib.contextmanager
+def copy_from_stdin(connection, model, fields):
+    """A ``COPY … FROM STDIN`` into ``fields`` (Field objects) of ``model``'s table, as a
+    context manager giving psycopg's Copy: the rows written are stored when it ends, each a line
+    of ``copy_text`` columns. Its errors are Django's (as ``execute``'s), and it is in the
+    connection's query log."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    sql = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        logged(connection, sql),
+        cursor.cursor.copy(sql) as copy,
+    ):
+        yield copy
+
+
 class CopyWriter:
     """New instances of ``model`` written as the batch decides them, as a context manager:
     ``add(instance)`` for each. On PostgreSQL their keys are drawn from the table's sequence
@@ -432,7 +512,6 @@ class CopyWriter:
         connection, meta = self.connection, self.model._meta
         if connection.vendor != "postgresql" or not self.expected:
             return self
-        quote = connection.ops.quote_name
         varying = [meta.get_field(name) for name in self.names]
         fixed = [
             field
@@ -450,18 +529,15 @@ class CopyWriter:
         self.preparers = [(field.attname, value_preparer(field, connection)) for field in varying]
         self.lines: list[str] = []
         self.stack = contextlib.ExitStack()
-        cursor = self.stack.enter_context(connection.cursor())
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, meta.pk.column, self.expected],
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [meta.db_table, meta.pk.column, self.expected],
+            )
+            self.keys = iter([pk for (pk,) in cursor.fetchall()])
+        self.out = self.stack.enter_context(
+            copy_from_stdin(connection, self.model, [meta.pk, *varying, *fixed])
         )
-        self.keys = iter([pk for (pk,) in cursor.fetchall()])
-        columns = ", ".join(quote(field.column) for field in [meta.pk, *varying, *fixed])
-        copy = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
-        # psycopg's own errors as Django's (DatabaseError, IntegrityError…), as execute() does.
-        self.stack.enter_context(connection.wrap_database_errors)
-        self.stack.enter_context(logged(connection, copy))
-        self.out = self.stack.enter_context(cursor.cursor.copy(copy))
         self.stack.push(self._flush_rest)  # the last block, before the COPY ends
         return self
 

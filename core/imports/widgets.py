@@ -9,7 +9,9 @@ import phonenumbers
 from django.conf import settings
 from django.core import validators
 from django.core.exceptions import ValidationError
+from django.db import models
 from import_export import widgets
+from phonenumber_field.modelfields import PhoneNumberField
 from phonenumber_field.phonenumber import PhoneNumber
 
 TRUE_WORDS = frozenset({"yes", "y", "true", "t", "1"})
@@ -89,7 +91,12 @@ validate_email = EmailValidator()
 
 
 class EmailWidget(TextWidget):
-    """An email address, trimmed and lower-case."""
+    """An email address, trimmed and lower-case, checked by Django's rules and, given the
+    model field's ``max_length``, its length."""
+
+    def __init__(self, *args, max_length: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_length = max_length
 
     def clean(self, value, row=None, **kwargs):
         text = (super().clean(value, row, **kwargs) or "").lower()
@@ -98,7 +105,19 @@ class EmailWidget(TextWidget):
                 validate_email(text)
             except ValidationError:
                 raise ValueError(f"'{value}' is not a valid email address") from None
+            if self.max_length is not None and len(text) > self.max_length:
+                raise ValueError(f"'{value}' is longer than {self.max_length} characters")
         return text
+
+    def covers(self, field) -> bool:
+        """Whether a value this widget gives passes every check of the model field ``field``
+        (the set-based import then does not check it again: core/imports/setbased.py)."""
+        return (
+            type(field) is models.EmailField
+            and not field._validators
+            and not field.choices
+            and field.max_length == self.max_length
+        )
 
 
 class CheckedPhoneNumber(PhoneNumber):
@@ -151,6 +170,10 @@ def phone_parse(value) -> PhoneNumber | None:
     return number
 
 
+# Longer than any valid number in any of phonenumbers' formats.
+PHONE_TEXT_MAX = 32
+
+
 class PhoneWidget(widgets.Widget):
     """A phone number, stored in E.164 ("+14155550123"); an extension goes with it, for the
     model to keep apart."""
@@ -163,6 +186,15 @@ class PhoneWidget(widgets.Widget):
         if not value:
             return ""
         return value.as_e164 if isinstance(value, PhoneNumber) else str(value)
+
+    def covers(self, field) -> bool:
+        """As ``EmailWidget.covers``: a valid number, or nothing."""
+        return (
+            type(field) is PhoneNumberField
+            and not field._validators
+            and not field.choices
+            and (field.max_length is None or field.max_length >= PHONE_TEXT_MAX)
+        )
 
 
 class ListWidget(widgets.Widget):

@@ -3,6 +3,8 @@ from datetime import date
 
 import phonenumbers
 import pytest
+from django.db import models
+from phonenumber_field.modelfields import PhoneNumberField
 from phonenumber_field.phonenumber import PhoneNumber
 
 from core.imports.reading import ImportFileError, read_csv
@@ -149,3 +151,25 @@ def test_a_checked_number_compares_as_the_parent_does(settings):
     assert checked not in ("", None, [], (), {})
     assert checked != 14155550123
     assert hash(checked) == hash(plain)
+
+
+def test_email_widget_refuses_an_address_longer_than_the_column():
+    widget = EmailWidget(max_length=30)
+    address = "a" * 20 + "@example.com"
+
+    with pytest.raises(ValueError, match=f"'{address}' is longer than 30 characters"):
+        widget.clean(address)
+    assert widget.clean("ana@example.com") == "ana@example.com"
+
+
+def test_a_widget_covers_a_field_only_when_it_checks_all_the_field_checks():
+    email = models.EmailField(max_length=254)
+
+    assert EmailWidget(max_length=254).covers(email)
+    assert not EmailWidget().covers(email)
+    assert not EmailWidget(max_length=254).covers(
+        models.EmailField(max_length=254, validators=[lambda value: None])
+    )
+    assert PhoneWidget().covers(PhoneNumberField(blank=True))
+    assert not PhoneWidget().covers(PhoneNumberField(max_length=12))
+    assert not PhoneWidget().covers(models.CharField(max_length=128))

@@ -2,7 +2,9 @@
 
 import datetime
 import gc
+import itertools
 import json
+import threading
 import uuid
 from decimal import Decimal
 
@@ -10,7 +12,7 @@ import pytest
 from django.db import connection
 from psycopg.types.json import Jsonb
 
-from core.imports.setbased import copy_text
+from core.imports.setbased import copy_text, read_ahead
 from customers.resources import CustomerResource
 
 TEXTS = [
@@ -93,3 +95,35 @@ def test_the_collector_is_paused_while_an_import_runs_and_resumes_after(settings
     assert result.totals["invalid"] == 1
     # A refused row's exceptions leave cycles: its batch is followed by a collection.
     assert collected == [1]
+
+
+def test_read_ahead_gives_every_item_in_order_made_by_another_thread():
+    made_by = []
+
+    def items():
+        for number in range(5):
+            made_by.append(threading.current_thread())
+            yield number
+
+    assert list(read_ahead(items())) == [0, 1, 2, 3, 4]
+    assert threading.current_thread() not in made_by
+
+
+def test_read_ahead_raises_an_error_where_the_caller_asks_for_the_item():
+    def items():
+        yield 1
+        raise ValueError("row 2 cannot be read")
+
+    ahead = read_ahead(items())
+    assert next(ahead) == 1
+    with pytest.raises(ValueError, match="row 2 cannot be read"):
+        next(ahead)
+
+
+def test_read_ahead_stops_its_thread_when_the_caller_stops():
+    before = threading.active_count()
+    ahead = read_ahead(itertools.count())
+    assert next(ahead) == 0
+    ahead.close()
+
+    assert threading.active_count() == before

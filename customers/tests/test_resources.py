@@ -299,3 +299,12 @@ def test_text_with_tabs_line_breaks_and_backslashes_is_stored_as_written():
     customer = Customer.objects.get(external_id="T1")
     assert (customer.first_name, customer.last_name) == ("Ana\tMaria", "O'Brien \\\\ Sons\r\nLtd")
     assert sorted(customer.tags.values_list("name", flat=True)) == ["a\\b", "c\td"]
+
+
+@pytest.mark.django_db
+def test_an_email_longer_than_the_column_is_named_not_a_database_error():
+    email = "a" * 250 + "@example.com"
+    resource, result = run_import((HEADER + f"L1,Long,Mail,{email},,\r\n").encode())
+
+    assert problems(resource, result) == [f"row 2, email: '{email}' is longer than 254 characters"]
+    assert not Customer.objects.exists()
