@@ -4,6 +4,8 @@ Windows-1252; comma, semicolon or tab; quoted fields holding line breaks."""
 import codecs
 import csv
 import io
+import itertools
+import typing
 from collections.abc import Iterator
 
 import tablib
@@ -25,68 +27,123 @@ class ImportFileError(ValueError):
     """The file as a whole cannot be read; the message says why, for the person uploading it."""
 
 
-def detect_encoding(data: bytes) -> str:
-    """The encoding of ``data``: a BOM decides, then UTF-16 without one (many NUL bytes), then
-    UTF-8 when it decodes, else Windows-1252."""
-    if data.startswith(codecs.BOM_UTF8):
+# Bytes read and decoded at a time: a file's text is read as it is imported, never held whole.
+DECODE_CHUNK = 1 << 20
+
+# An uploaded file: its bytes, or a binary file holding them (a job's, spooled to disk).
+Source = bytes | typing.BinaryIO
+
+
+def chunks(source: Source) -> Iterator[bytes]:
+    """The bytes of ``source``, DECODE_CHUNK at a time, from the start."""
+    if isinstance(source, bytes):
+        view = memoryview(source)
+        for start in range(0, len(source), DECODE_CHUNK):
+            yield view[start : start + DECODE_CHUNK]
+        return
+    source.seek(0)
+    while chunk := source.read(DECODE_CHUNK):
+        yield chunk
+
+
+def head(source: Source, size: int = 4096) -> bytes:
+    return bytes(next(chunks(source), b"")[:size])
+
+
+def detect_encoding(source: Source) -> str:
+    """The encoding of ``source``: a BOM decides, then UTF-16 without one (many NUL bytes),
+    then UTF-8 when it decodes, else Windows-1252."""
+    sample = head(source)
+    if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    sample = data[:4096]
     if sample.count(b"\x00") > len(sample) // 4:
         return "utf-16-le" if sample[1:2] == b"\x00" else "utf-16-be"
     try:
-        data.decode("utf-8")
+        for _ in decoded_chunks(source, "utf-8"):
+            pass
     except UnicodeDecodeError:
         return "cp1252"
     return "utf-8"
 
 
-def decode(data: bytes, encoding: str = "") -> str:
-    """The text of an uploaded file, in ``encoding`` or the one detected."""
-    if not data.strip():
+def decoded_chunks(source: Source, encoding: str) -> Iterator[str]:
+    """The text of ``source``, a chunk at a time. A UnicodeDecodeError's ``start`` is the
+    offset of the bad byte in the file."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    for chunk in itertools.chain(chunks(source), [b""]):
+        pending = len(decoder.getstate()[0])  # bytes of a character the last chunk split
+        try:
+            yield decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as error:
+            error.start += offset - pending
+            raise
+        offset += len(chunk)
+
+
+def file_encoding(source: Source, encoding: str = "") -> str:
+    """The codec to read an uploaded file with: ``encoding`` or the one detected. Raises
+    ImportFileError when the file is empty, is not text, or does not decode with it (naming the
+    first bad byte); the file is decoded to check, a chunk at a time."""
+    if not any(chunk.strip() for chunk in map(bytes, chunks(source))):
         raise ImportFileError("The file is empty.")
-    if data.startswith(BINARY_SIGNATURES):
+    start = head(source)
+    if start.startswith(BINARY_SIGNATURES):
         raise ImportFileError(
             "This file is not a CSV file (it looks like a spreadsheet, PDF or archive). "
             "Save it as CSV and upload it again."
         )
     if encoding == "utf-8":
         encoding = "utf-8-sig"
-    elif encoding == "utf-16" and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encoding = detect_encoding(data) if data[:4096].count(b"\x00") else "utf-16-le"
-    encoding = encoding or detect_encoding(data)
+    elif encoding == "utf-16" and not start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = detect_encoding(source) if start.count(b"\x00") else "utf-16-le"
+    encoding = encoding or detect_encoding(source)
     label = ENCODINGS.get(encoding.removesuffix("-sig").split("-l")[0].split("-b")[0], encoding)
     try:
-        text = data.decode(encoding)
+        for text in decoded_chunks(source, encoding):
+            if "\x00" in text:
+                raise ImportFileError("This file is not a CSV file: it holds binary data.")
     except UnicodeDecodeError as error:
         raise ImportFileError(
             f"The file cannot be read as {label}: "
             f"byte {error.start + 1} is not valid. Choose the file's encoding in the form."
         ) from error
-    text = text.removeprefix("\ufeff")
-    if "\x00" in text:
-        raise ImportFileError("This file is not a CSV file: it holds binary data.")
-    return text
+    return encoding
 
 
-def sniff_delimiter(text: str) -> str:
+def sniff_delimiter(line: str) -> str:
     """Comma, semicolon or tab: the one the header line holds most of (outside quotes)."""
-    header = next(csv.reader(io.StringIO(text.partition("\n")[0])), [""])
-    line = text.partition("\n")[0]
+    header = next(csv.reader([line]), [""])
     counts = {delimiter: line.count(delimiter) for delimiter in DELIMITERS}
     best = max(DELIMITERS, key=lambda delimiter: counts[delimiter])
     return best if counts[best] or len(header) > 1 else ","
 
 
-def csv_records(data: bytes, encoding: str = "") -> Iterator[list[str]]:
+def csv_records(source: Source, encoding: str = "") -> Iterator[list[str]]:
     """The file's header (trimmed), then its rows one at a time, as ``read_csv`` reads them:
     blank lines left out, a short row filled with blanks. Raises ImportFileError with the row
     number (the header is row 1, as a spreadsheet shows it) for what cannot be read, when that
-    row is reached."""
-    text = decode(data, encoding)
+    row is reached. The text is decoded as the rows are read: memory holds a chunk of it (and
+    the file's bytes, when ``source`` is bytes; a file is left open, to be read again)."""
+    codec = file_encoding(source, encoding)
+    binary = io.BytesIO(source) if isinstance(source, bytes) else source
+    binary.seek(0)
+    lines = io.TextIOWrapper(binary, encoding=codec, newline="")
+    try:
+        yield from _records(lines)
+    finally:
+        if not binary.closed:
+            lines.detach()  # the file stays open
+
+
+def _records(lines) -> Iterator[list[str]]:
+    first = lines.readline().removeprefix("\ufeff")
     limit = settings.CRM_IMPORT_MAX_FIELD_LENGTH
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text))
+    reader = csv.reader(
+        itertools.chain([first], lines), delimiter=sniff_delimiter(first.partition("\n")[0])
+    )
     csv.field_size_limit(max(limit, 1))
     headers: list[str] | None = None
     row_number = 0
@@ -121,9 +178,9 @@ def csv_records(data: bytes, encoding: str = "") -> Iterator[list[str]]:
         raise ImportFileError("The file is empty.")
 
 
-def read_csv(data: bytes, encoding: str = "") -> tablib.Dataset:
+def read_csv(source: Source, encoding: str = "") -> tablib.Dataset:
     """A dataset of the file's rows under its trimmed header (``csv_records``)."""
-    records = csv_records(data, encoding)
+    records = csv_records(source, encoding)
     dataset = tablib.Dataset(headers=next(records))
     for row in records:
         dataset.append(row)

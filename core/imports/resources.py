@@ -202,21 +202,23 @@ class CrmResource(resources.ModelResource):
         keys found) by another way to it, reported on its first key. Otherwise the row, number
         ``number``, is recorded as the one that named them."""
 
-        def same(key, earlier):
-            return {key[0]: [f"'{key[1]}' is the same record as row {errors.file_row(earlier)}"]}
-
         problems = {}
         for key in keys:
             if key in self._seen:
-                problems.update(same(key, self._seen[key]))
+                problems.update(self.repeat_problem(key, self._seen[key]))
         if not problems and keys:
             earlier = next((self._seen[key] for key in record_keys if key in self._seen), None)
             if earlier is not None:
-                problems = same(keys[0], earlier)
+                problems = self.repeat_problem(keys[0], earlier)
         if not problems:
             for key in (*keys, *record_keys):
                 self._seen[key] = number
         return problems
+
+    @staticmethod
+    def repeat_problem(key, earlier: int) -> dict:
+        """{field: [message]} of a row whose ``key`` names the record row ``earlier`` named."""
+        return {key[0]: [f"'{key[1]}' is the same record as row {errors.file_row(earlier)}"]}
 
     def keys_of_row(self, row) -> list[tuple[str, object]]:
         """The row's natural keys, read once per row: the first row of each batch reads the

@@ -18,6 +18,8 @@ A resource opts in by mixing ``SetBasedImportMixin`` in before ``CrmResource`` a
 model's own) and ``extras_unchanged``.
 """
 
+import array
+import bisect
 import contextlib
 import dataclasses
 import datetime
@@ -114,6 +116,7 @@ class SetBasedImportMixin:
         jobs: core/jobs/services.py)."""
         self._reset()
         self.import_user = user
+        self.touched = TouchedRecords()
         result = self.get_result_class()()
         result.diff_headers = self.get_diff_headers()
         result.total_rows = total or 0
@@ -245,9 +248,12 @@ class SetBasedImportMixin:
             upcoming = next(batches, None)
         if batch.created or batch.updated:
             self.write_batch(batch.created, batch.updated, batch.names)
-        for row_result, instance in batch.done:
+        for number, row_result, instance in batch.done:
             row_result.instance = instance
             row_result.object_id = instance.pk
+            self.touched.add(
+                instance.pk, number, new=row_result.import_type == RowResult.IMPORT_TYPE_NEW
+            )
         return upcoming
 
     def decide_rows(self, batch: "Batch", writer: "CopyWriter", result, raise_errors) -> None:
@@ -264,6 +270,9 @@ class SetBasedImportMixin:
             if name not in batch.covered
         ]
         unchecked = self.model_field_names() - {field.name for field in checked}
+        # Repeats within the batch by their keys; of an earlier batch's row by the record the
+        # lookups found (``touched_before``): keys are not kept from one batch to the next.
+        self._seen = {}
         for offset, (row, (values, problems), row_keys) in enumerate(
             zip(batch.rows, batch.cleaned, batch.keys, strict=True)
         ):
@@ -272,6 +281,8 @@ class SetBasedImportMixin:
             found = next((existing[key] for key in row_keys if key in existing), None)
             record = () if found is None else (("pk", found.pk),)
             problems.update(self.repeats(row_keys, number, record))
+            if found is not None and not problems:
+                problems.update(self.touched_before(found, row_keys, existing))
             problems.update(self.conflicting_keys(row_keys, existing))
             instance = instance_copy(template if found is None else found)
             before = None if found is None else [getattr(found, name) for name in names]
@@ -300,7 +311,7 @@ class SetBasedImportMixin:
                 row_result.import_type = RowResult.IMPORT_TYPE_UPDATE
                 updated.append(instance)
             if row_result.import_type != RowResult.IMPORT_TYPE_INVALID:
-                done.append((row_result, instance))
+                done.append((number, row_result, instance))
             result.increment_row_result_total(row_result)
             result.append_row_result(row_result)
 
@@ -319,6 +330,15 @@ class SetBasedImportMixin:
             except ValidationError as error:
                 problems = error.update_error_dict(problems)
         return problems
+
+    def touched_before(self, found, row_keys, existing) -> dict:
+        """A row whose keys find a record an earlier batch's row created or found is refused
+        as a repeat of that row, on the key that found it."""
+        earlier = self.touched.row_of(found.pk)
+        if earlier is None:
+            return {}
+        key = next((key for key in row_keys if existing.get(key) is found), row_keys[0])
+        return self.repeat_problem(key, earlier)
 
     def conflicting_keys(self, row_keys, existing) -> dict:
         """A row whose unique keys (``unique_keys``) find two different records (its external ID
@@ -385,6 +405,35 @@ def read_ahead(items: Iterable) -> Iterator:
 
 
 _END = object()
+
+
+class TouchedRecords:
+    """The records an import has created or found so far, each with the first row that named
+    it (a later row naming one again is a repeat), kept small whatever the file's size: a new
+    record's key is larger than every new key before it (drawn from the sequence in order), so
+    new records are two arrays of machine integers (12 bytes a row, searched by bisection); a
+    found record is a dict entry."""
+
+    def __init__(self):
+        self.new_keys = array.array("q")
+        self.new_rows = array.array("l")
+        self.found: dict[int, int] = {}
+
+    def add(self, pk: int, row: int, *, new: bool) -> None:
+        if new and (not self.new_keys or pk > self.new_keys[-1]):
+            self.new_keys.append(pk)
+            self.new_rows.append(row)
+        else:
+            self.found.setdefault(pk, row)
+
+    def row_of(self, pk: int) -> int | None:
+        """The first row that named the record ``pk``, or None."""
+        row = self.found.get(pk)
+        if row is None:
+            index = bisect.bisect_left(self.new_keys, pk)
+            if index < len(self.new_keys) and self.new_keys[index] == pk:
+                row = self.new_rows[index]
+        return row
 
 
 @contextlib.contextmanager

@@ -7,10 +7,14 @@ transaction is not visible to other connections until it commits. A worker that 
 leaves nothing behind (the transaction never commits); the job stays running, Celery hands the
 task to another worker (acks_late), and the run starts again from the first row."""
 
+import tempfile
+import typing
+
 import tablib
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models.functions import Length, Substr
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from import_export.formats import base_formats
@@ -123,7 +127,7 @@ def _claim(job_id: int) -> ImportJob | None:
     """Mark the job running (again, after a worker died) unless it has finished."""
     now = timezone.now()
     with transaction.atomic():
-        job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
+        job = ImportJob.objects.select_for_update().defer("data").filter(pk=job_id).first()
         if job is None or job.finished:
             return None
         job.status = ImportJob.Status.RUNNING
@@ -246,24 +250,38 @@ def _batched(job: ImportJob, resource):
 
 
 def _streamed(job: ImportJob, resource):
-    """The file imported by the resource's ``import_rows`` in one call: a CSV file read a batch
-    at a time as it is imported, another read whole first."""
-    if job.input_format == "csv":
-        data = bytes(job.data)
-        job.rows_total = sum(1 for _ in csv_records(data, job.encoding)) - 1
-        records = csv_records(data, job.encoding)
-        headers = next(records)
-    else:
-        dataset = dataset_load(job)
-        job.rows_total, headers, records = len(dataset), dataset.headers, iter(dataset)
-    if not job.rows_total:
-        raise ImportFileError("The file has a header row but no data rows.")
+    """The file imported by the resource's ``import_rows`` in one call: a CSV file copied to a
+    temporary file (``job_file``) and read from there a batch at a time as it is imported,
+    another read whole first."""
+    spool = records = None
+    try:
+        if job.input_format == "csv":
+            spool = job_file(job)
+            job.rows_total = sum(1 for _ in csv_records(spool, job.encoding)) - 1
+            records = csv_records(spool, job.encoding)
+            headers = next(records)
+        else:
+            dataset = dataset_load(job)
+            job.rows_total, headers, records = len(dataset), dataset.headers, iter(dataset)
+        if not job.rows_total:
+            raise ImportFileError("The file has a header row but no data rows.")
+    except BaseException:
+        if records is not None:
+            records.close()
+        if spool is not None:
+            spool.close()
+        raise
     resource._meta.batch_size = settings.CRM_IMPORT_JOB_BATCH
 
     def import_all(tally: _Tally) -> None:
-        result = resource.import_rows(
-            headers, records, total=job.rows_total, user=job.created_by, on_batch=tally.batch
-        )
+        try:
+            result = resource.import_rows(
+                headers, records, total=job.rows_total, user=job.created_by, on_batch=tally.batch
+            )
+        finally:
+            if spool is not None:
+                records.close()
+                spool.close()
         # Errors of the file as a whole, or of a batch's statements, belong to no row.
         for error in result.base_errors:
             tally.errors.insert(0, {"row": None, "column": "", "message": str(error.error)})
@@ -271,6 +289,28 @@ def _streamed(job: ImportJob, resource):
         del tally.errors[ERRORS_KEPT:]
 
     return import_all
+
+
+# Bytes of a job's file read from its row at a time.
+FILE_CHUNK = 8 << 20
+
+
+def job_file(job: ImportJob) -> typing.BinaryIO:
+    """The job's file, copied from its row to a temporary file FILE_CHUNK bytes at a time, so
+    memory stays flat in the file's size (the whole value would be held twice while read: as
+    the database sends it, and as bytes)."""
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - the caller closes it
+    try:
+        rows = ImportJob.objects.filter(pk=job.pk)
+        size = rows.annotate(size=Length("data")).values_list("size", flat=True).get() or 0
+        for start in range(1, size + 1, FILE_CHUNK):  # SQL counts from 1
+            piece = Substr("data", start, FILE_CHUNK, output_field=models.BinaryField())
+            spool.write(rows.annotate(piece=piece).values_list("piece", flat=True).get())
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool
 
 
 def import_job_retry(*, job: ImportJob) -> bool:

@@ -7,6 +7,7 @@ from django.db import models
 from phonenumber_field.modelfields import PhoneNumberField
 from phonenumber_field.phonenumber import PhoneNumber
 
+from core.imports import reading
 from core.imports.reading import ImportFileError, read_csv
 from core.imports.widgets import BooleanWidget, DateWidget, EmailWidget, PhoneWidget
 
@@ -173,3 +174,17 @@ def test_a_widget_covers_a_field_only_when_it_checks_all_the_field_checks():
     assert PhoneWidget().covers(PhoneNumberField(blank=True))
     assert not PhoneWidget().covers(PhoneNumberField(max_length=12))
     assert not PhoneWidget().covers(models.CharField(max_length=128))
+
+
+def test_read_csv_decodes_a_chunk_at_a_time_and_names_the_bad_byte_of_the_file(monkeypatch):
+    monkeypatch.setattr(reading, "DECODE_CHUNK", 5)  # characters split between chunks
+    rows = "name,city\r\nJosé,Zürich\r\nÅsa,Malmö ✓\r\n"
+
+    assert read_csv(rows.encode()).dict == [
+        {"name": "José", "city": "Zürich"},
+        {"name": "Åsa", "city": "Malmö ✓"},
+    ]
+    data = rows.encode() + b"Bad,\xff\r\n"
+    bad = data.index(b"\xff") + 1
+    with pytest.raises(ImportFileError, match=f"byte {bad} is not valid"):
+        read_csv(data, encoding="utf-8")

@@ -6,6 +6,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from import_export import resources
 
+from core.imports.reading import csv_records
 from core.jobs.services import (
     import_job_create,
     import_job_progress,
@@ -328,3 +329,18 @@ def test_a_customers_job_with_a_header_and_no_rows_fails_with_why(user):
 
     assert job.status == ImportJob.Status.FAILED
     assert job.error == "The file cannot be read: The file has a header row but no data rows."
+
+
+def test_a_jobs_file_is_copied_to_disk_a_chunk_at_a_time_and_read_from_there(user, monkeypatch):
+    from core.jobs import services
+
+    monkeypatch.setattr(services, "FILE_CHUNK", 7)
+    rows = [f"C{n},Zoë {n},c{n}@example.com" for n in range(5)]
+    job = customer_job(user, rows)
+
+    with services.job_file(job) as spool:
+        assert spool.read() == bytes(job.data)
+        # Read twice (the rows counted, then imported), the file stays open for the second.
+        assert sum(1 for _ in csv_records(spool)) == 6
+        assert list(csv_records(spool))[1] == ["C0", "Zoë 0", "c0@example.com"]
+        assert not spool.closed

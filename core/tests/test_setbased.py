@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from psycopg.types.json import Jsonb
 
-from core.imports.setbased import copy_text, read_ahead
+from core.imports.setbased import TouchedRecords, copy_text, read_ahead
 from customers.resources import CustomerResource
 
 TEXTS = [
@@ -127,3 +127,16 @@ def test_read_ahead_stops_its_thread_when_the_caller_stops():
     ahead.close()
 
     assert threading.active_count() == before
+
+
+def test_touched_records_give_the_first_row_of_each_record():
+    touched = TouchedRecords()
+    for pk, row in [(101, 1), (105, 2), (230, 4)]:
+        touched.add(pk, row, new=True)
+    touched.add(7, 3, new=False)  # found: an existing record
+    touched.add(7, 9, new=False)  # named again: the first row stays
+    touched.add(50, 5, new=True)  # new but below the last new key: kept aside
+
+    assert [touched.row_of(pk) for pk in (101, 105, 230, 7, 50)] == [1, 2, 4, 3, 5]
+    assert [touched.row_of(pk) for pk in (100, 102, 231, 8)] == [None] * 4
+    assert len(touched.new_keys) == 3

@@ -329,11 +329,7 @@ def build_dataset(
             cursor.execute(statement)
         seconds["indexes"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    with connection.cursor() as cursor:
-        for table in tables:
-            # VACUUM cannot run inside a transaction (a test's); ANALYZE alone still plans right.
-            command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
-            cursor.execute(f"{command} {qn(table)}")
+    vacuum_analyze(tables)
     seconds["vacuum_analyze"] = time.perf_counter() - mark
     say("checking the stats against the orders")
     mark = time.perf_counter()
@@ -703,3 +699,37 @@ def peak_rss_mb() -> float:
     """This process's peak resident memory so far (ru_maxrss is kB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
+def vacuum_analyze(tables) -> None:
+    """VACUUM (ANALYZE) each table, as autovacuum would in time: no dead rows left by a
+    measurement slow the next one down."""
+    with connection.cursor() as cursor:
+        for table in tables:
+            # VACUUM cannot run inside a transaction (a test's); ANALYZE alone still plans right.
+            command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
+            cursor.execute(f"{command} {connection.ops.quote_name(table)}")
+
+
+def memory_mb() -> dict[str, float] | None:
+    """This process's resident memory now and its peak since ``memory_peak_reset`` (Linux's
+    VmRSS and VmHWM), or None where /proc has neither."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            fields = dict(line.split(":", 1) for line in status if ":" in line)
+        return {
+            name: round(int(fields[key].split()[0]) / 2**10, 1)
+            for name, key in (("now", "VmRSS"), ("peak", "VmHWM"))
+        }
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def memory_peak_reset() -> None:
+    """Start the peak of ``memory_mb`` again from the memory now (Linux: /proc/self/clear_refs),
+    so that a measurement reports its own peak, not one of an earlier step."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
+            refs.write("5")
+    except OSError:
+        pass

@@ -418,7 +418,11 @@ def test_import_export_budgets_judge_export_create_and_update_rates():
     result = {
         "status": "succeeded",
         "export": {"rows_per_second": 61_000, "peak_rss_mb": 120.0},
-        "import_create": {"rows_per_second": 9_500, "errors": 0},
+        "import_create": {
+            "rows_per_second": 9_500,
+            "errors": 0,
+            "memory_mb": {"before": 150.0, "peak": 170.0},
+        },
         "import_update": {"rows_per_second": 2_400, "errors": 3},
         "peak_rss_mb": 240.0,
     }
@@ -433,7 +437,12 @@ def test_import_export_budgets_judge_export_create_and_update_rates():
     }
     assert budgets["import_create_rows_per_second"]["passed"] is False
     assert budgets["import_update_rows_per_second"]["passed"] is False  # fast, with errors
-    assert summary["memory"] == {"export_peak_rss_mb": 120.0, "peak_rss_mb": 240.0}
+    assert summary["memory"] == {
+        "export_peak_rss_mb": 120.0,
+        "import_create_mb": {"before": 150.0, "peak": 170.0},
+        "import_update_mb": None,
+        "peak_rss_mb": 240.0,
+    }
     assert summarize_import_export({10_000: result}) == {
         "budgets": {},
         "note": "Measured only at the reference size.",
@@ -458,3 +467,6 @@ def test_import_export_measurement_exports_creates_updates_and_leaves_the_data_s
     assert Customer.objects.count() == TINY.customers  # the data set left as it was
     assert created["status"] == updated["status"] == "succeeded"
     assert not ImportJob.objects.exists()
+    # The import's own memory: its peak since it started, above what it started with.
+    memory = created["memory_mb"]
+    assert memory is None or 0 < memory["before"] <= memory["peak"]

@@ -308,3 +308,17 @@ def test_an_email_longer_than_the_column_is_named_not_a_database_error():
 
     assert problems(resource, result) == [f"row 2, email: '{email}' is longer than 254 characters"]
     assert not Customer.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_customer_found_in_one_batch_and_named_again_in_another_is_a_repeat(settings):
+    settings.CRM_IMPORT_BATCH_SIZE = 2
+    CustomerFactory(external_id="X1", email="x1@example.com", last_name="Old")
+    rows = "X1,Ann,New,,,\r\nN1,B,B,n1@example.com,,\r\nN2,C,C,n2@example.com,,\r\n"
+    rows += ",D,Again,X1@Example.com,,\r\n"  # the fourth row: the second batch's second
+    resource, result = run_import((HEADER + rows).encode())
+
+    assert problems(resource, result) == [
+        "row 5, email: 'x1@example.com' is the same record as row 2"
+    ]
+    assert Customer.objects.get(external_id="X1").last_name == "Old"
