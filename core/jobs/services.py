@@ -20,7 +20,7 @@ from django.utils.module_loading import import_string
 from import_export.formats import base_formats
 from import_export.resources import Resource
 
-from core.imports.reading import ImportFileError, csv_records
+from core.imports.reading import ImportFileError, csv_records, read_csv
 from core.imports.setbased import SetBasedImportMixin
 from core.models import ImportJob
 
@@ -92,6 +92,11 @@ def import_job_progress(job: ImportJob) -> int:
 
 
 def dataset_load(job: ImportJob) -> tablib.Dataset:
+    """The job's whole file as a dataset: a CSV file read as an upload is (its encoding, its
+    delimiter sniffed: ``core.imports.reading``), another by its format."""
+    if job.input_format == "csv":
+        with job_file(job) as spool:
+            return read_csv(spool, job.encoding)
     file_format = FORMATS[job.input_format]()
     data = bytes(job.data)
     if not file_format.is_binary():

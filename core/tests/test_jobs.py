@@ -1,5 +1,6 @@
 import csv
 import io
+from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
@@ -344,3 +345,23 @@ def test_a_jobs_file_is_copied_to_disk_a_chunk_at_a_time_and_read_from_there(use
         assert sum(1 for _ in csv_records(spool)) == 6
         assert list(csv_records(spool))[1] == ["C0", "Zoë 0", "c0@example.com"]
         assert not spool.closed
+
+
+def test_an_orders_job_reads_a_semicolon_file_in_windows_1252(user):
+    from customers.models import Order
+    from customers.tests.factories import CustomerFactory
+
+    CustomerFactory(external_id="C1")
+    data = "number;customer;status;total;placed_at\r\nNº 1;C1;paid;12,50;2024-03-01 10:00:00\r\n"
+    job = ImportJob.objects.create(
+        created_by=user,
+        file_name="orders.csv",
+        data=data.replace("12,50", "12.50").encode("cp1252"),
+        resource="customers.resources.OrderResource",
+        encoding="",
+    )
+
+    job = import_job_run(job_id=job.pk)
+
+    assert job.status == ImportJob.Status.SUCCEEDED, job.errors
+    assert Order.objects.get(number="Nº 1").total == Decimal("12.50")
