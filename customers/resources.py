@@ -13,7 +13,7 @@ from django.utils import timezone
 from import_export import fields, widgets
 from phonenumber_field.phonenumber import PhoneNumber
 
-from core.exports.copy import field_sql, safe_sql
+from core.exports.copy import field_sql, order_sql, safe_sql
 from core.imports import widgets as crm_widgets
 from core.imports.errors import file_row
 from core.imports.resources import CrmResource, update_from_values
@@ -140,7 +140,7 @@ class CustomerResource(SetBasedImportMixin, CrmResource):
     def export_sql(self, queryset, export_fields=None):
         """The export as one SELECT for ``COPY`` (core/exports/copy.py): each customer with
         their default shipping address and their tags in name order, as ``export_field``
-        writes them. None off PostgreSQL."""
+        writes them, in the queryset's order (``order_sql``). None off PostgreSQL."""
         connection = connections[queryset.db]
         if connection.vendor != "postgresql":
             return None
@@ -175,7 +175,7 @@ class CustomerResource(SetBasedImportMixin, CrmResource):
             f"FROM {quote(CustomerTag._meta.db_table)} ct "
             f"JOIN {quote(Tag._meta.db_table)} t ON t.id = ct.tag_id "
             "WHERE ct.customer_id = c.id) tg ON true "
-            f"WHERE c.id IN ({chosen}) ORDER BY c.id"
+            f"WHERE c.id IN ({chosen}) ORDER BY {order_sql(queryset, 'c', quote)}"
         )
         return sql, (Address.Kind.SHIPPING.value, *params), [f.column_name for f in fields_]
 

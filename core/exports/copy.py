@@ -17,6 +17,7 @@ import csv
 import io
 from collections.abc import Iterator
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import connections, models
 from psycopg import ClientCursor
 
@@ -54,6 +55,29 @@ def field_sql(field: models.Field, alias: str, quote) -> str | None:
     if isinstance(field, models.IntegerField | models.DecimalField):
         return f"{column}::text"
     return None
+
+
+def order_sql(queryset, alias: str, quote) -> str:
+    """The queryset's order (the list's sort, else the model's default) as SQL over the table
+    aliased ``alias``, the key last so that ties keep one order; the key alone when the order
+    names anything but the model's own columns (a related field, an expression)."""
+    meta = queryset.model._meta
+    key = f"{alias}.{quote(meta.pk.column)}"
+    query = queryset.query
+    names = query.order_by or (meta.ordering if query.default_ordering else ())
+    terms = []
+    for name in names:
+        if not isinstance(name, str):
+            return key
+        field_name = name.lstrip("-")
+        try:
+            field = meta.pk if field_name == "pk" else meta.get_field(field_name)
+        except FieldDoesNotExist:
+            return key
+        if not field.concrete or field.is_relation:
+            return key
+        terms.append(f"{alias}.{quote(field.column)}{' DESC' if name.startswith('-') else ''}")
+    return ", ".join([*terms, key])
 
 
 def header_line(headers: list[str]) -> bytes:

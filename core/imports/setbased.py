@@ -3,19 +3,23 @@ thousands of rows (customers: docs/import-export.md, "Speed").
 
 The library reads, checks and writes a row at a time, about two thousand function calls a row:
 some 600 rows a second on a small machine. This path reads a batch of rows
-(``CRM_IMPORT_BATCH_SIZE``), cleans each with the resource's own widgets and the model's own field
-validation (only the columns the file has), finds the batch's existing records in one query
-(``existing_lookup``), decides in Python what each row is (new, updated, unchanged or refused),
-hands each new record at once to a ``CopyWriter`` (on PostgreSQL a ``COPY`` open while the rows
-are checked) and writes the rest of the batch in a few statements (``write_batch``). It returns
-the library's ``Result``, row by row, so the dry-run preview, "import the valid rows", the import
-jobs and ``problems()`` read it as they read the library's; ``import_rows`` takes the rows of a
-file as they are read, for import jobs.
+(``CRM_IMPORT_BATCH_SIZE``) and cleans each with the resource's own widgets (``read_batches``,
+run by a thread of its own one batch ahead: ``read_ahead``), finds the batch's existing records
+in one query per key (``existing_lookup``), decides in Python what each row is (new, updated,
+unchanged or refused) after the model's own validation of the fields the file has
+(``validate``), hands each new record at once to a ``CopyWriter`` (on PostgreSQL a ``COPY``
+open while the rows are checked) and writes the rest of the batch in a few statements
+(``write_batch``). It returns the library's ``Result``, row by row, so the dry-run preview,
+"import the valid rows", the import jobs and ``problems()`` read it as they read the library's;
+``import_rows`` takes the rows of a file as they are read, for import jobs, in memory that does
+not grow with the file (``TouchedRecords``, ``collector_paused``).
 
 A resource opts in by mixing ``SetBasedImportMixin`` in before ``CrmResource`` and defining
 ``row_keys_of`` (a row's natural keys from its cleaned values), ``insert_writer`` and
-``write_batch``; it may define ``unique_keys``, ``import_extras`` (columns that are not the
-model's own) and ``extras_unchanged``.
+``write_batch``; it may define ``unique_keys``, ``varying_names``, ``import_extras`` (columns
+that are not the model's own) and ``extras_unchanged``. Its model is a ``CrmModel``
+(``clean_fields_of``). Its widgets and ``row_keys_of`` must not use the database: they run in
+the reading thread.
 """
 
 import array

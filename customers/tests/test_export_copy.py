@@ -88,3 +88,29 @@ def test_the_customer_admin_exports_its_filtered_list_through_copy(admin_client)
     rows = parsed(response.streaming_content)
     last_name = rows[0].index("last_name")
     assert [row[last_name] for row in rows[1:]] == ["Kept"]
+
+
+def test_the_copy_export_keeps_the_lists_order():
+    for last_name, first_name in [("Berg", "Ann"), ("Aalto", "Zoe"), ("Berg", "Abe"), ("Cole", "")]:
+        CustomerFactory(last_name=last_name, first_name=first_name)
+
+    def exported(queryset):
+        rows = parsed(resource_csv(CustomerResource(), queryset, ["first_name", "last_name"]))
+        assert rows[0] == ["first_name", "last_name"]
+        return [[last, first] for first, last in rows[1:]]
+
+    by_name = [["Aalto", "Zoe"], ["Berg", "Abe"], ["Berg", "Ann"], ["Cole", ""]]
+    assert exported(Customer.objects.all()) == by_name  # the model's default order
+    assert exported(Customer.objects.order_by("-last_name", "first_name")) == [
+        ["Cole", ""],
+        ["Berg", "Abe"],
+        ["Berg", "Ann"],
+        ["Aalto", "Zoe"],
+    ]
+    # An order by another table's column: creation order, as documented.
+    assert exported(Customer.objects.order_by("score__churn_risk")) == [
+        ["Berg", "Ann"],
+        ["Aalto", "Zoe"],
+        ["Berg", "Abe"],
+        ["Cole", ""],
+    ]
