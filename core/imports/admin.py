@@ -77,6 +77,8 @@ class CrmImportMixin(ImportMixin):
     confirm_form_class = CrmConfirmImportForm
     import_formats = IMPORT_FORMATS
     import_error_display = ("message", "row")
+    # The library's page, its rows in error numbered as the messages number them.
+    import_template_name = "admin/import_export/crm_import.html"
 
     def has_import_permission(self, request) -> bool:
         """Importing adds rows and changes them: it takes both permissions."""

@@ -133,9 +133,19 @@ class CrmResource(resources.ModelResource):
 
     def import_data(self, dataset, *args, rollback_on_validation_errors=True, **kwargs):
         self._reset()
-        return super().import_data(
+        result = super().import_data(
             dataset, *args, rollback_on_validation_errors=rollback_on_validation_errors, **kwargs
         )
+        # The preview's columns: the file's own (as before_import named them), not every column
+        # the resource has, so that each row's cells (``import_row``) sit under their heading.
+        result.diff_headers = list(dataset.headers or ())
+        return result
+
+    def import_row(self, row, instance_loader, **kwargs):
+        row_result = super().import_row(row, instance_loader, **kwargs)
+        if row_result.diff is None:  # skip_diff: the preview shows the row as the file has it
+            row_result.diff = list(row.values())
+        return row_result
 
     def before_import(self, dataset, **kwargs):
         columns = {

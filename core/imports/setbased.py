@@ -122,7 +122,6 @@ class SetBasedImportMixin:
         self.import_user = user
         self.touched = TouchedRecords()
         result = self.get_result_class()()
-        result.diff_headers = self.get_diff_headers()
         result.total_rows = total or 0
         heading = tablib.Dataset(headers=list(headers or ()))
         try:
@@ -132,6 +131,7 @@ class SetBasedImportMixin:
             return result
         result.add_dataset_headers(heading.headers)
         headers = list(heading.headers)
+        result.diff_headers = headers  # the preview shows each row as the file has it
         fields = [
             field
             for field in self.get_import_fields()
@@ -151,14 +151,16 @@ class SetBasedImportMixin:
                     target = result if on_batch is None else self.get_result_class()()
                     upcoming = self.import_batch(batch, target, raise_errors, batches)
                     done = batch.first + len(batch.rows) - 1
-                    if target.has_validation_errors() or target.has_errors():
-                        gc.collect(1)  # a refused row's exceptions leave cycles behind
+                    leaves_cycles = target.has_validation_errors() or target.has_errors()
                     refused |= target.has_validation_errors()
                     failed |= target.has_errors()
                     if on_batch is not None:
                         for kind, count in target.totals.items():
                             result.totals[kind] += count
                         on_batch(done, target)
+                    del batch, target
+                    if leaves_cycles:  # a refused row's exceptions: collected once let go
+                        gc.collect(1)
             except DatabaseError as error:  # a batch's statements fail together, not a row
                 self.handle_import_error(result, error, raise_errors)
                 failed = True
@@ -274,9 +276,10 @@ class SetBasedImportMixin:
             if name not in batch.covered
         ]
         unchecked = self.model_field_names() - {field.name for field in checked}
-        # Repeats within the batch by their keys; of an earlier batch's row by the record the
-        # lookups found (``touched_before``): keys are not kept from one batch to the next.
-        self._seen = {}
+        # Repeats by their keys (``repeats``) within the batch and of an earlier batch's refused
+        # row (few: their keys are kept); of an earlier batch's accepted row by the record the
+        # lookups found (``touched_before``): its keys are not kept.
+        refused_rows = set()
         for offset, (row, (values, problems), row_keys) in enumerate(
             zip(batch.rows, batch.cleaned, batch.keys, strict=True)
         ):
@@ -297,6 +300,7 @@ class SetBasedImportMixin:
             self.import_extras(instance, row, problems)
             problems = self.validate(instance, checked, unchecked, problems)
             if problems:
+                refused_rows.add(number)
                 error = ValidationError(problems)
                 row_result.import_type = RowResult.IMPORT_TYPE_INVALID
                 row_result.validation_error = error
@@ -315,9 +319,15 @@ class SetBasedImportMixin:
                 row_result.import_type = RowResult.IMPORT_TYPE_UPDATE
                 updated.append(instance)
             if row_result.import_type != RowResult.IMPORT_TYPE_INVALID:
+                row_result.diff = list(row.values())
                 done.append((number, row_result, instance))
             result.increment_row_result_total(row_result)
             result.append_row_result(row_result)
+        self._seen = {
+            key: number
+            for key, number in self._seen.items()
+            if number < first or number in refused_rows
+        }
 
     @staticmethod
     def validate(instance, checked: list, unchecked: frozenset, problems: dict) -> dict:
@@ -336,13 +346,15 @@ class SetBasedImportMixin:
         return problems
 
     def touched_before(self, found, row_keys, existing) -> dict:
-        """A row whose keys find a record an earlier batch's row created or found is refused
-        as a repeat of that row, on the key that found it."""
-        earlier = self.touched.row_of(found.pk)
-        if earlier is None:
+        """A row whose unique key finds a record an earlier batch's row created or found is
+        refused as a repeat of that row, on that key. A key several records may share (a phone)
+        is left out: it finds the oldest of them, not necessarily the one the earlier row
+        meant."""
+        key = next((key for key in row_keys if existing.get(key) is found), None)
+        if key is None or key[0] not in self.unique_keys:
             return {}
-        key = next((key for key in row_keys if existing.get(key) is found), row_keys[0])
-        return self.repeat_problem(key, earlier)
+        earlier = self.touched.row_of(found.pk)
+        return {} if earlier is None else self.repeat_problem(key, earlier)
 
     def conflicting_keys(self, row_keys, existing) -> dict:
         """A row whose unique keys (``unique_keys``) find two different records (its external ID
@@ -390,7 +402,7 @@ def read_ahead(items: Iterable) -> Iterator:
                 if not hand((item, None)):
                     return
             hand((_END, None))
-        except Exception as error:  # noqa: BLE001 - raised again in the caller's thread
+        except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
             hand((_END, error))
 
     thread = threading.Thread(target=make, name="import-read-ahead", daemon=True)
@@ -420,7 +432,7 @@ class TouchedRecords:
 
     def __init__(self):
         self.new_keys = array.array("q")
-        self.new_rows = array.array("l")
+        self.new_rows = array.array("i")
         self.found: dict[int, int] = {}
 
     def add(self, pk: int, row: int, *, new: bool) -> None:

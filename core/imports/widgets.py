@@ -114,6 +114,7 @@ class EmailWidget(TextWidget):
         (the set-based import then does not check it again: core/imports/setbased.py)."""
         return (
             type(field) is models.EmailField
+            and field.blank  # a blank cell gives ""
             and not field._validators
             and not field.choices
             and field.max_length == self.max_length
@@ -191,6 +192,7 @@ class PhoneWidget(widgets.Widget):
         """As ``EmailWidget.covers``: a valid number, or nothing."""
         return (
             type(field) is PhoneNumberField
+            and field.blank  # a blank cell gives ""
             and not field._validators
             and not field.choices
             and (field.max_length is None or field.max_length >= PHONE_TEXT_MAX)

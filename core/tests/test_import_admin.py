@@ -219,7 +219,12 @@ def test_orders_import_links_customers_and_counts_delivered_ones(staff_client):
     CustomerFactory(email="ben@example.com")
 
     preview = upload(staff_client, ORDER_IMPORT_URL, "orders.csv")
-    assert preview.context["result"].totals["new"] == 2
+    result = preview.context["result"]
+    assert result.totals["new"] == 2
+    # The preview shows each row as the file has it, under the file's own headings.
+    headings, first_row = list(csv.reader(io.StringIO((DATA / "orders.csv").read_text())))[:2]
+    assert result.diff_headers == headings
+    assert result.valid_rows()[0].diff == first_row
     confirm(staff_client, ORDER_CONFIRM_URL, preview)
 
     assert Order.objects.count() == 2

@@ -164,15 +164,17 @@ def test_email_widget_refuses_an_address_longer_than_the_column():
 
 
 def test_a_widget_covers_a_field_only_when_it_checks_all_the_field_checks():
-    email = models.EmailField(max_length=254)
+    email = models.EmailField(max_length=254, blank=True)
 
     assert EmailWidget(max_length=254).covers(email)
+    assert not EmailWidget(max_length=254).covers(models.EmailField(max_length=254))  # not blank
     assert not EmailWidget().covers(email)
     assert not EmailWidget(max_length=254).covers(
-        models.EmailField(max_length=254, validators=[lambda value: None])
+        models.EmailField(max_length=254, blank=True, validators=[lambda value: None])
     )
     assert PhoneWidget().covers(PhoneNumberField(blank=True))
-    assert not PhoneWidget().covers(PhoneNumberField(max_length=12))
+    assert not PhoneWidget().covers(PhoneNumberField(blank=True, max_length=12))
+    assert not PhoneWidget().covers(PhoneNumberField())
     assert not PhoneWidget().covers(models.CharField(max_length=128))
 
 

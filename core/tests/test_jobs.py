@@ -224,6 +224,10 @@ def test_job_page_polls_its_progress_until_it_finishes(client, user):
     assert f'hx-get="{progress_url}"' in page.content.decode()
     assert 'value="50"' in fragment.content.decode()
     assert "2 of 4 rows" in fragment.content.decode()
+    job.rows_total = 12000
+    job.save()
+    cache.set(progress_key(job.pk), 6000)
+    assert "6,000 of 12,000 rows" in client.get(progress_url).content.decode()
 
     import_job_run(job_id=job.pk)
     done = client.get(progress_url).content.decode()

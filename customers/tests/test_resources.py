@@ -322,3 +322,28 @@ def test_a_customer_found_in_one_batch_and_named_again_in_another_is_a_repeat(se
         "row 5, email: 'x1@example.com' is the same record as row 2"
     ]
     assert Customer.objects.get(external_id="X1").last_name == "Old"
+
+
+@pytest.mark.django_db
+def test_a_row_repeating_an_earlier_batchs_refused_row_is_refused_too(settings):
+    settings.CRM_IMPORT_BATCH_SIZE = 2
+    rows = "R1,Ann,Bad,ann@example.com,12,\r\nR2,Bob,B,bob@example.com,,\r\n"
+    rows += "R3,Ann,Again,ann@example.com,,\r\n"  # the second batch's first row
+    resource, result = run_import((HEADER + rows).encode(), rollback_on_validation_errors=False)
+
+    assert problems(resource, result) == [
+        "row 2, phone: '12' is not a valid phone number",
+        "row 4, email: 'ann@example.com' is the same record as row 2",
+    ]
+    assert list(Customer.objects.values_list("external_id", flat=True)) == ["R2"]
+
+
+@pytest.mark.django_db
+def test_a_phone_only_row_finding_a_customer_the_file_created_updates_it_as_before(settings):
+    settings.CRM_IMPORT_BATCH_SIZE = 1
+    rows = "P1,Ann,First,ann@example.com,+14155550123,\r\n,Ann,Second,,+14155550123,\r\n"
+    resource, result = run_import((HEADER + rows).encode())
+
+    assert problems(resource, result) == []
+    assert (result.totals["new"], result.totals["update"]) == (1, 1)
+    assert Customer.objects.get().last_name == "Second"
