@@ -112,13 +112,15 @@ class EmailWidget(TextWidget):
     def covers(self, field) -> bool:
         """Whether a value this widget gives passes every check of the model field ``field``
         (the set-based import then does not check it again: core/imports/setbased.py)."""
-        return (
-            type(field) is models.EmailField
-            and field.blank  # a blank cell gives ""
-            and not field._validators
-            and not field.choices
-            and field.max_length == self.max_length
-        )
+        return plain_field(field, models.EmailField) and field.max_length == self.max_length
+
+
+def plain_field(field, field_class) -> bool:
+    """Whether ``field`` is a ``field_class`` with only its own checks: blank allowed (a blank
+    cell gives ""), no validators or choices of its own."""
+    return (
+        type(field) is field_class and field.blank and not field._validators and not field.choices
+    )
 
 
 class CheckedPhoneNumber(PhoneNumber):
@@ -190,12 +192,8 @@ class PhoneWidget(widgets.Widget):
 
     def covers(self, field) -> bool:
         """As ``EmailWidget.covers``: a valid number, or nothing."""
-        return (
-            type(field) is PhoneNumberField
-            and field.blank  # a blank cell gives ""
-            and not field._validators
-            and not field.choices
-            and (field.max_length is None or field.max_length >= PHONE_TEXT_MAX)
+        return plain_field(field, PhoneNumberField) and (
+            field.max_length is None or field.max_length >= PHONE_TEXT_MAX
         )
 
 
